@@ -1,0 +1,197 @@
+"""The ``playgraph`` command line: the one place that turns failures into messages and exit codes.
+
+Exit codes: ``check`` 0 clean (or warnings only), 2 when an error-level finding
+remains; ``compile`` 2 when the playbook has errors (and then writes nothing);
+5 for bad options (as ansible-playbook); 1 for unexpected internal errors,
+printed as one line (set ``PLAYGRAPH_DEBUG=1`` for the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import NoReturn
+
+from playgraph import __version__
+from playgraph.compiler import CompileOptions, compile_playbook, emit_dot, emit_json, emit_mermaid
+from playgraph.compiler.diagnostics import Diagnostic, has_errors, sorted_unique
+from playgraph.compiler.spans import SourceText
+
+from . import report
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_FINDINGS = 2
+EXIT_BAD_OPTIONS = 5
+
+
+class UsageError(Exception):
+    """A problem with how playgraph was called: one line, exit 5."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_BAD_OPTIONS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="playgraph", description="Compile, lint, plan and run Ansible-style playbooks."
+    )
+    parser.add_argument("--version", action="version", version=f"playgraph {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    check = commands.add_parser(
+        "check", help="report every problem in the playbooks, with file:line:col"
+    )
+    check.add_argument("playbooks", nargs="+", metavar="PLAYBOOK")
+    check.add_argument(
+        "-f",
+        "--format",
+        choices=report.FORMATS,
+        default=None,
+        help="output format (default pep8; 'github' when GITHUB_ACTIONS=true adds annotations)",
+    )
+    check.add_argument("--sarif-file", metavar="FILE", help="also write SARIF 2.1.0 to FILE")
+    _add_compile_options(check)
+
+    compile_ = commands.add_parser("compile", help="compile a playbook to an execution plan")
+    compile_.add_argument("playbook", metavar="PLAYBOOK")
+    compile_.add_argument(
+        "-o", "--output", metavar="FILE", help="write the plan to FILE (default: stdout)"
+    )
+    compile_.add_argument("--format", choices=("json", "dot", "mermaid"), default="json")
+    _add_compile_options(compile_)
+    return parser
+
+
+def _add_compile_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--poll-default",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="poll interval when a task sets async without poll "
+        "(default: $ANSIBLE_POLL_INTERVAL or 15)",
+    )
+
+
+def compile_options(args: argparse.Namespace) -> CompileOptions:
+    poll = args.poll_default
+    if poll is None:
+        env = os.environ.get("ANSIBLE_POLL_INTERVAL", "15")
+        try:
+            poll = int(env)
+        except ValueError:
+            raise UsageError(f"ANSIBLE_POLL_INTERVAL must be an integer, got {env!r}") from None
+    if poll < 0:
+        raise UsageError("--poll-default must be >= 0")
+    return CompileOptions(poll_default=poll)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    options = compile_options(args)
+    diagnostics: list[Diagnostic] = []
+    sources: dict[str, SourceText] = {}
+    for path in args.playbooks:
+        compiled = compile_playbook(path, options)
+        diagnostics += compiled.diagnostics
+        sources.update(compiled.sources)
+    findings = sorted_unique(diagnostics)
+    fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "pep8")
+    if fmt == "github" and args.format is None:
+        sys.stdout.write(report.format_pep8(findings))
+    if fmt == "pep8":
+        sys.stdout.write(report.format_pep8(findings))
+    elif fmt == "full":
+        sys.stdout.write(report.format_full(findings, sources))
+    elif fmt == "github":
+        sys.stdout.write(report.format_github(findings))
+    elif fmt in ("sarif", "json"):
+        sys.stdout.write(report.format_sarif(findings, __version__))
+    elif fmt == "codeclimate":
+        sys.stdout.write(report.format_codeclimate(findings))
+    if args.sarif_file:
+        write_atomically(args.sarif_file, report.format_sarif(findings, __version__))
+    counts = {
+        level: sum(1 for d in findings if d.severity.value == level)
+        for level in ("error", "warning", "info")
+    }
+    if findings:
+        sys.stderr.write(
+            f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info in "
+            f"{len(args.playbooks)} playbook(s)\n"
+        )
+    return EXIT_FINDINGS if has_errors(findings) else EXIT_OK
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    compiled = compile_playbook(args.playbook, compile_options(args))
+    findings = sorted_unique(compiled.diagnostics)
+    if has_errors(findings):
+        sys.stderr.write(report.format_pep8(findings))
+        sys.stderr.write("playgraph: not writing a plan for a playbook with errors\n")
+        return EXIT_FINDINGS
+    if findings:
+        sys.stderr.write(report.format_pep8(findings))
+    emitters = {"json": emit_json, "dot": emit_dot, "mermaid": emit_mermaid}
+    text = emitters[args.format](compiled.graph)
+    if args.output:
+        write_atomically(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: never a half-written output file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=".playgraph-", dir=folder)
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror}") from None
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except OSError as error:
+        os.unlink(temporary)
+        raise UsageError(f"cannot write {path}: {error.strerror}") from None
+
+
+COMMANDS = {"check": cmd_check, "compile": cmd_compile}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as error:
+        sys.stderr.write(f"playgraph: error: {error}\n")
+        return EXIT_BAD_OPTIONS
+    except KeyboardInterrupt:
+        sys.stderr.write("playgraph: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as error:  # the CLI boundary: one line, not a traceback
+        if os.environ.get("PLAYGRAPH_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"playgraph: internal error: {type(error).__name__}: {error} "
+            "(set PLAYGRAPH_DEBUG=1 for the traceback; please report it)\n"
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
