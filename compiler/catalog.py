@@ -29,13 +29,13 @@ A name in another known collection resolves to a :class:`Resolution` whose
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from .suggest import did_you_mean
 
@@ -133,48 +133,34 @@ class _Route:
 class Catalog:
     """Module lookup over the generated data.  Immutable once built."""
 
-    __slots__ = ("_backends", "_by_collection", "_cataloged", "_collections", "_entries", "_routes")
+    __slots__ = ("_backends", "_by_collection_cache", "_cataloged", "_collections", "_entries", "_routes")
 
     def __init__(self, data: Mapping[str, Any]) -> None:
-        entries: dict[str, ModuleInfo] = {}
-        for raw in data["modules"]:
-            info = ModuleInfo(
-                fqcn=raw["fqcn"],
-                short=raw["short"],
-                collection=raw["collection"],
-                options=frozenset(raw["options"]),
-                required=frozenset(raw["required"]),
-                free_form=bool(raw["free_form"]),
-                supports_async=bool(raw["supports_async"]),
-                kind=ModuleKind(raw["kind"]),
-                redirect=raw.get("redirect"),
-                removed=bool(raw.get("removed", False)),
-                deprecated=bool(raw.get("deprecated", False)),
-                message=raw.get("message"),
-            )
-            entries[info.fqcn] = info
-        routes = {
-            fqcn: _Route(
-                redirect=spec.get("redirect"),
-                removed=bool(spec.get("removed", False)),
-                deprecated=bool(spec.get("deprecated", False)),
-                message=spec.get("message"),
-            )
-            for fqcn, spec in data["routing"].items()
-        }
+        # Entries are built on first use: `playgraph check` touches a few dozen
+        # of the thousand modules, and building them all would cost more than
+        # checking a 2,000-task playbook.
+        self._entries: Mapping[str, ModuleInfo] = _Lazy(
+            {raw["fqcn"]: raw for raw in data["modules"]}, _module_info
+        )
+        self._routes: Mapping[str, _Route] = _Lazy(dict(data["routing"]), _route)
         collections: Mapping[str, Mapping[str, Any]] = data["collections"]
-        by_collection: dict[str, list[str]] = {}
-        for fqcn in (*entries, *routes):
-            collection, name = _split(fqcn)
-            by_collection.setdefault(collection, []).append(name)
-        self._entries: Mapping[str, ModuleInfo] = MappingProxyType(entries)
-        self._routes: Mapping[str, _Route] = MappingProxyType(routes)
         self._collections = frozenset(collections)
         self._cataloged = frozenset(n for n, c in collections.items() if c.get("cataloged"))
-        self._by_collection: Mapping[str, tuple[str, ...]] = MappingProxyType(
-            {c: tuple(sorted(set(names))) for c, names in by_collection.items()}
-        )
+        self._by_collection_cache: Mapping[str, tuple[str, ...]] | None = None
         self._backends: tuple[str, ...] = tuple(data.get("package_backends", ()))
+
+    @property
+    def _by_collection(self) -> Mapping[str, tuple[str, ...]]:
+        """Short names per collection, for suggestions only (built when first needed)."""
+        if self._by_collection_cache is None:
+            by_collection: dict[str, list[str]] = {}
+            for fqcn in (*self._entries, *self._routes):
+                collection, name = _split(fqcn)
+                by_collection.setdefault(collection, []).append(name)
+            self._by_collection_cache = MappingProxyType(
+                {c: tuple(sorted(set(names))) for c, names in by_collection.items()}
+            )
+        return self._by_collection_cache
 
     # ------------------------------------------------------------------ queries
 
@@ -325,6 +311,62 @@ class Catalog:
         for collection in collections:
             reachable.update(self._by_collection.get(_canonical_collection(collection), ()))
         return did_you_mean(name, sorted(n for n in reachable if "." not in n))
+
+
+_V = TypeVar("_V")
+
+
+class _Lazy(Mapping[str, _V]):
+    """A read-only mapping that builds each value from its raw JSON on first access."""
+
+    __slots__ = ("_build", "_built", "_raw")
+
+    def __init__(self, raw: dict[str, Any], build: Callable[[Any], _V]) -> None:
+        self._raw = raw
+        self._build = build
+        self._built: dict[str, _V] = {}
+
+    def __getitem__(self, key: str) -> _V:
+        value = self._built.get(key)
+        if value is None:
+            value = self._build(self._raw[key])
+            self._built[key] = value
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+def _module_info(raw: Mapping[str, Any]) -> ModuleInfo:
+    return ModuleInfo(
+        fqcn=raw["fqcn"],
+        short=raw["short"],
+        collection=raw["collection"],
+        options=frozenset(raw["options"]),
+        required=frozenset(raw["required"]),
+        free_form=bool(raw["free_form"]),
+        supports_async=bool(raw["supports_async"]),
+        kind=ModuleKind(raw["kind"]),
+        redirect=raw.get("redirect"),
+        removed=bool(raw.get("removed", False)),
+        deprecated=bool(raw.get("deprecated", False)),
+        message=raw.get("message"),
+    )
+
+
+def _route(spec: Mapping[str, Any]) -> _Route:
+    return _Route(
+        redirect=spec.get("redirect"),
+        removed=bool(spec.get("removed", False)),
+        deprecated=bool(spec.get("deprecated", False)),
+        message=spec.get("message"),
+    )
 
 
 def _tombstone(fqcn: str, route: _Route) -> ModuleInfo:

@@ -3,7 +3,7 @@
 One place names every finding playgraph can report, like mypy's
 ``errorcodes.py`` or ruff's ``codes.rs``.  Ids are stable: tools filter on them
 (``# noqa: id``, skip lists, SARIF rule ids).  `specs/diagnostics.md` is
-generated from this module (``python -m playgraph.compiler.codes``) and a test
+generated from this module (``python scripts/gen_specs.py``) and a test
 checks it is current.
 """
 
@@ -486,7 +486,7 @@ def render_markdown() -> str:
     out = [
         "# Diagnostics",
         "",
-        "Generated from `compiler/codes.py` by `python -m playgraph.compiler.codes`;",
+        "Generated from `compiler/codes.py` by `python scripts/gen_specs.py`;",
         "a test checks this file is current. Do not edit by hand.",
         "",
         "| id | severity | summary |",
@@ -507,8 +507,3 @@ def render_markdown() -> str:
         out += code.doc.splitlines()
     return "\n".join(out) + "\n"
 
-
-if __name__ == "__main__":  # pragma: no cover - exercised through the spec test
-    import sys
-
-    sys.stdout.write(render_markdown())

@@ -71,7 +71,7 @@ class LoopSpec:
     loop_var: str = "item"
     index_var: str | None = None
     label: str | None = None
-    pause: float | str = 0
+    pause: float | str = 0.0
     extended: bool | str = False
 
 
@@ -167,6 +167,9 @@ class TaskNode:
 class Blocking(TaskNode):
     """Runs to completion; the host's next node waits for it."""
 
+    poll: Templated | None = None
+    """``poll`` as written although the task has no ``async``: ansible-core ignores it
+    (kept so the lint can say so)."""
     kind: NodeKind = field(default=NodeKind.BLOCKING, init=False)
 
 
@@ -203,6 +206,9 @@ class Join(TaskNode):
     jid: JSON
     mode: str = "status"
     waits_on: tuple[str, ...] = ()
+    async_limit: Templated | None = None
+    """``async`` set on the ``async_status`` task itself, which ansible-core rejects
+    (kept so the lint can say so)."""
     kind: NodeKind = field(default=NodeKind.JOIN, init=False)
 
 

@@ -585,6 +585,13 @@ class _Compiler:
             known, info = self.resolve(name, scope)
             if known:
                 resolved.append((entry, info, entry.value))
+                if info is None and name not in scope.library:
+                    ctx.report(
+                        codes.SCHEMA_UNKNOWN_COLLECTION,
+                        entry.key.span,
+                        f"'{name}' is not in playgraph's catalog; its name, arguments and async "
+                        "support are not checked",
+                    )
             else:
                 unresolved.append(entry)
         if explicit is not None:
@@ -797,9 +804,9 @@ class _Compiler:
         )
         result: Node
         if action_name == ASYNC_STATUS:
-            result = self.join(ctx, common, args, entries, loop)
+            result = replace(self.join(ctx, common, args, entries, loop), async_limit=async_limit)
         elif async_limit is None or async_limit == 0:
-            result = Blocking(**common)
+            result = Blocking(poll=poll, **common)
         elif isinstance(poll, int) and poll == 0:
             result = Detached(async_limit=async_limit, **common)
         else:

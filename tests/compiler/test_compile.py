@@ -401,7 +401,9 @@ def test_local_library_modules_are_accepted(write: Write) -> None:
     write("library/my_module.py", "#!/usr/bin/python\n")
     path = write("p.yml", "- hosts: all\n  tasks:\n    - my_module: a=1\n    - community.mysql.mysql_db: name=x\n"
                  "    - acme.widgets.frob: {}\n")
-    assert [d.code for d in compile_playbook(path).diagnostics] == []
+    assert [(d.code, d.span.line) for d in compile_playbook(path).diagnostics] == [
+        ("schema[unknown-collection]", 5)
+    ]
 
 
 def test_misspelt_collection_is_an_error(write: Write) -> None:

@@ -1,0 +1,109 @@
+"""The command line as users meet it: real processes, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES
+
+Write = Callable[[str, str | bytes], str]
+LOCATION = re.compile(r"^\S+:\d+:\d+: \S+: ", re.MULTILINE)
+
+
+def playgraph(*args: str, cwd: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "playgraph", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+BAD_INPUTS: dict[str, bytes] = {
+    "binary.yml": bytes(range(256)),
+    "empty.yml": b"",
+    "scalar.yml": b"just a string\n",
+    "tabs.yml": b"- hosts: all\n  tasks:\n\t- ping:\n",
+    "unbalanced.yml": b"- hosts: all\n  tasks:\n    - debug:\n        msg: '{{ oops'\n",
+    "deep.yml": b"- hosts: all\n  vars:\n    x: " + b"[" * 3000 + b"]" * 3000 + b"\n",
+    "deep_block.yml": "".join("  " * i + "- \n" for i in range(3000)).encode(),
+    "duplicate.yml": b"- hosts: all\n  tasks: []\n  tasks: []\n",
+    "latin1.yml": "- hosts: all\n  name: caf\xe9\n".encode("latin-1"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_input_exits_nonzero_with_a_location_and_no_traceback(write: Write, name: str) -> None:
+    path = write(name, BAD_INPUTS[name])
+    for command in (["check", path], ["compile", path]):
+        result = playgraph(*command)
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        output = result.stdout + result.stderr
+        assert "Traceback" not in output
+        assert LOCATION.search(output), output
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    result = playgraph("check", str(tmp_path / "nope.yml"))
+    assert result.returncode == 2
+    assert "load-failure[not-found]" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_check_reports_every_file_in_one_run(write: Write) -> None:
+    a = write("a.yml", "- hosts: all\n  remove_user: x\n")
+    b = write("b.yml", "- hosts: all\n  tasks:\n    - comand: ls\n")
+    result = playgraph("check", a, b)
+    assert result.returncode == 2
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == [a, b]
+
+
+def test_seed_acceptance() -> None:
+    result = playgraph("check", "examples/seed.yml", cwd=str(EXAMPLES.parent))
+    assert result.returncode == 2
+    assert result.stdout.splitlines() == [
+        "examples/seed.yml:4:3: schema[unknown-keyword]: 'remove_user' is not a valid keyword "
+        "for a play; did you mean `remote_user`?",
+        "examples/seed.yml:9:5: schema[unknown-module]: couldn't resolve module/action "
+        "'ansible.buildin.command'; did you mean `ansible.builtin.command`?",
+    ]
+    for name in ("async_guide.yml", "yum_async.yml"):
+        clean = playgraph("check", f"examples/{name}", cwd=str(EXAMPLES.parent))
+        assert (clean.returncode, clean.stdout) == (0, "")
+
+
+def test_compile_writes_the_plan_atomically_and_only_when_clean(write: Write, tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    good = playgraph("compile", str(EXAMPLES / "yum_async.yml"), "-o", str(out))
+    assert good.returncode == 0 and json.loads(out.read_text())["version"] == 1
+    before = out.read_text()
+    bad = playgraph("compile", str(EXAMPLES / "seed.yml"), "-o", str(out))
+    assert bad.returncode == 2 and "not writing a plan" in bad.stderr
+    assert out.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("fmt", ["dot", "mermaid"])
+def test_compile_pictures(fmt: str) -> None:
+    result = playgraph("compile", str(EXAMPLES / "yum_async.yml"), "--format", fmt)
+    assert result.returncode == 0 and "sync" in result.stdout
+
+
+def test_bad_options_exit_5() -> None:
+    assert playgraph("compile").returncode == 5
+    assert playgraph("check", "x.yml", "--format", "nope").returncode == 5
+    assert playgraph("compile", "x.yml", "--poll-default", "-1").returncode == 5
+
+
+def test_unwritable_output_is_one_line(tmp_path: Path) -> None:
+    result = playgraph("compile", str(EXAMPLES / "yum_async.yml"), "-o", str(tmp_path / "no" / "dir" / "p.json"))
+    assert result.returncode == 5 and "cannot write" in result.stderr and "Traceback" not in result.stderr
