@@ -1,0 +1,452 @@
+"""The controller's side of jobs: talking to a target's job supervisor.
+
+The supervisor (`runtime/target/supervisor.py`) runs on the target and owns the
+jobs; this module speaks its newline-delimited JSON protocol over any pair of
+asyncio streams (a unix socket locally, a ``client`` bridge under sudo or SSH),
+and shapes records the way ansible-core's ``async_status`` does.
+
+One client per (event loop, target, user, async dir): every inventory host that
+maps to the same machine and user shares one supervisor and one stream, so a
+fan-out to 100 local hosts costs one socket, not 100 interpreters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import os
+import secrets
+import sys
+import weakref
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .connection.base import JobSpec
+from .target import supervisor as _target
+
+SUPERVISOR_PATH = Path(_target.__file__).resolve()
+"""The supervisor script, run locally and shipped to remote targets."""
+
+STREAM_LIMIT = _target.MAX_LINE
+START_TIMEOUT = 10.0
+"""Seconds to wait for a freshly started supervisor to answer."""
+
+
+class JobError(Exception):
+    """The supervisor refused a request, or could not be reached or started."""
+
+
+class SupervisorLost(JobError):
+    """The stream to the supervisor closed; requests in flight have no answer."""
+
+
+# --------------------------------------------------------------------------- records
+
+
+def new_jid() -> str:
+    """A job id in ansible-core's shape, ``j<up to 12 digits>.<pid>`` — always a string.
+
+    The ``j`` keeps Jinja2 native types from reading the id as a float.
+    """
+    return f"j{secrets.randbelow(10**12)}.{os.getpid()}"
+
+
+def launch_record(jid: str, results_file: str) -> dict[str, Any]:
+    """What a ``poll: 0`` task returns at once (ansible-core 2.19: booleans, not 0/1)."""
+    return {
+        "ansible_job_id": jid,
+        "started": True,
+        "finished": False,
+        "results_file": results_file,
+        "changed": True,
+        "failed": False,
+    }
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """ansible's ``merge_hash``: dicts merge recursively, everything else is replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        old = out.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            out[key] = _merge(old, value)
+        else:
+            out[key] = value
+    return out
+
+
+def _lines(value: Any) -> list[str]:
+    return value.splitlines() if isinstance(value, str) and value else []
+
+
+def status_record(
+    jid: str, raw: Mapping[str, Any] | str | bytes | None, results_file: str
+) -> dict[str, Any]:
+    """What ``async_status mode=status`` returns for a job, given its status file.
+
+    ``raw`` is the file's content: parsed, as text, or None when the file is
+    absent.  Mirrors ansible-core's action plugin (a pre-filled skeleton) and
+    module (``finished`` added to a bare module result, an unparsable file read
+    as "still running"), with ``*_lines`` derived as the action layer does.
+    ``started``/``finished`` are booleans, as ansible-core 2.19 returns them (so
+    ``until: job.finished`` is a boolean conditional); 0/1 in old job files are read too.
+    """
+    skeleton: dict[str, Any] = {
+        "started": True,
+        "finished": False,
+        "stdout": "",
+        "stderr": "",
+        "stdout_lines": [],
+        "stderr_lines": [],
+        "ansible_job_id": jid,
+        "results_file": results_file,
+    }
+    data: dict[str, Any] | None
+    if raw is None:
+        data = {
+            "failed": True,
+            "msg": "could not find job",
+            "ansible_job_id": jid,
+            "started": True,
+            "finished": True,
+        }
+    else:
+        if isinstance(raw, Mapping):
+            data = dict(raw)
+        else:
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                parsed = None
+            data = parsed if isinstance(parsed, dict) else None
+        if data is None:
+            # A file that does not parse yet is taken as "still running".
+            data = {
+                "results_file": results_file,
+                "ansible_job_id": jid,
+                "started": True,
+                "finished": False,
+            }
+        elif "started" not in data:
+            # A bare module result: the job is over.
+            data["finished"] = True
+            data["ansible_job_id"] = jid
+        elif "finished" not in data:
+            data["finished"] = False
+    for stream in ("stdout", "stderr"):
+        if stream in data and f"{stream}_lines" not in data:
+            data[f"{stream}_lines"] = _lines(data[stream])
+    record = _merge(skeleton, data)
+    for key in ("started", "finished"):
+        record[key] = bool(record[key])
+    return record
+
+
+def spec_to_wire(spec: JobSpec) -> dict[str, Any]:
+    """The ``job`` object of a ``start`` request."""
+    if (spec.argv is None) == (spec.shell is None):
+        raise JobError("a job needs exactly one of argv and shell")
+    return {
+        "jid": spec.jid,
+        "limit": spec.limit,
+        "argv": list(spec.argv) if spec.argv is not None else None,
+        "shell": spec.shell,
+        "executable": spec.executable,
+        "env": dict(spec.env),
+        "cwd": spec.cwd,
+        "stdin_b64": base64.b64encode(spec.stdin).decode() if spec.stdin is not None else None,
+        "result": spec.result,
+        "module": spec.module,
+    }
+
+
+# --------------------------------------------------------------------------- client
+
+
+class SupervisorClient:
+    """The protocol over one stream pair; concurrent requests are multiplexed by id.
+
+    A reader task routes each response line to the future of its request.
+    ``async_dir`` is the supervisor's expanded directory (status files live
+    there), learnt from the ``ping``/``hello`` when the stream was opened.
+    """
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        async_dir: str = "",
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.async_dir = async_dir
+        self._reader = reader
+        self._writer = writer
+        self._on_close = on_close
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._write_lock = asyncio.Lock()
+        self._closed = False
+        self._lost: str | None = None
+        self._reader_task = asyncio.get_running_loop().create_task(self._read_loop())
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or self._lost is not None
+
+    def results_file(self, jid: str) -> str:
+        return os.path.join(self.async_dir, jid)
+
+    async def _read_loop(self) -> None:
+        reason = "the supervisor closed the connection"
+        try:
+            while True:
+                line = await self._reader.readline()
+                if not line:
+                    break
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue  # not ours (e.g. a stray banner); responses are JSON
+                if not isinstance(msg, dict):
+                    continue
+                rid = msg.get("id")
+                fut = self._pending.pop(rid, None) if isinstance(rid, int) else None
+                if fut is None or fut.done():
+                    continue
+                if "error" in msg:
+                    fut.set_exception(JobError(str(msg["error"])))
+                else:
+                    fut.set_result(msg.get("result"))
+        except (OSError, ValueError) as exc:
+            reason = f"lost the supervisor connection: {exc}"
+        except asyncio.CancelledError:
+            reason = "the client was closed"
+            raise
+        finally:
+            self._lost = reason
+            pending, self._pending = self._pending, {}
+            for fut in pending.values():
+                if not fut.done():
+                    fut.set_exception(SupervisorLost(reason))
+
+    async def request(self, op: str, **fields: Any) -> Any:
+        """Send one request and wait for its response's ``result``."""
+        if self._closed:
+            raise SupervisorLost("the client was closed")
+        if self._lost is not None:
+            raise SupervisorLost(self._lost)
+        rid = next(self._ids)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        line = json.dumps({"id": rid, "op": op, **fields}).encode() + b"\n"
+        try:
+            async with self._write_lock:
+                self._writer.write(line)
+                await self._writer.drain()
+            return await fut
+        except (ConnectionError, BrokenPipeError) as exc:
+            raise SupervisorLost(f"lost the supervisor connection: {exc}") from exc
+        finally:
+            self._pending.pop(rid, None)
+
+    async def ping(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("ping")
+        if isinstance(result.get("async_dir"), str):
+            self.async_dir = result["async_dir"]
+        return result
+
+    async def start(self, spec: JobSpec) -> dict[str, Any]:
+        """Start a job; returns once its running record is on disk."""
+        result: dict[str, Any] = await self.request("start", job=spec_to_wire(spec))
+        return result
+
+    async def status(self, jids: Sequence[str]) -> dict[str, Any]:
+        """Each job's status file content (dict), raw text if unparsable, None if absent."""
+        result: dict[str, Any] = await self.request("status", jids=list(jids))
+        return result
+
+    async def wait(self, jids: Sequence[str], timeout: float) -> dict[str, Any]:
+        """Like `status`, answered as soon as any job ends, at the latest after ``timeout``."""
+        result: dict[str, Any] = await self.request("wait", jids=list(jids), timeout=timeout)
+        return result
+
+    async def kill(self, jid: str) -> Any:
+        """Terminate a job's process group; its final record (None for an unknown jid)."""
+        return await self.request("kill", jid=jid)
+
+    async def list_jobs(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.request("list")
+        return result
+
+    async def cleanup(self, jid: str) -> bool:
+        """Remove a job's status file; False when there was none."""
+        result = await self.request("cleanup", jid=jid)
+        return bool(result.get("erased"))
+
+    async def shutdown(self) -> None:
+        """Stop the supervisor (its jobs keep running; the next one adopts them)."""
+        await self.request("shutdown")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.close()
+        self._reader_task.cancel()
+        await asyncio.wait([self._reader_task])  # wait() never raises the task's error
+        if self._on_close is not None:
+            await self._on_close()
+
+
+# --------------------------------------------------------------------------- sharing
+
+_ClientTask = asyncio.Task[SupervisorClient]
+_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, _ClientTask]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def cached_client(
+    key: Hashable, factory: Callable[[], Awaitable[SupervisorClient]]
+) -> SupervisorClient:
+    """The running loop's client for ``key``, opened once by ``factory``.
+
+    Concurrent callers (100 hosts starting at once) share one opening; a closed or
+    lost client is replaced on the next call.
+    """
+    loop = asyncio.get_running_loop()
+    clients = _CLIENTS.setdefault(loop, {})
+    task = clients.get(key)
+    if task is not None and task.done() and not _usable(task):
+        if not task.cancelled() and task.exception() is None:
+            await task.result().close()
+        task = None
+    if task is None:
+
+        async def open_client() -> SupervisorClient:
+            return await factory()
+
+        task = loop.create_task(open_client())
+        clients[key] = task
+    try:
+        # shield: one caller giving up must not cancel the others' opening.
+        return await asyncio.shield(task)
+    except BaseException:
+        if task.done() and clients.get(key) is task and (task.cancelled() or task.exception()):
+            del clients[key]
+        raise
+
+
+def _usable(task: _ClientTask) -> bool:
+    return not task.cancelled() and task.exception() is None and not task.result().closed
+
+
+async def close_clients() -> None:
+    """Close every client of the running loop (the supervisors and jobs keep running)."""
+    clients = _CLIENTS.pop(asyncio.get_running_loop(), {})
+    for task in clients.values():
+        if not task.done():
+            task.cancel()
+        try:
+            client = await task
+        except (asyncio.CancelledError, Exception):
+            continue
+        await client.close()
+
+
+# --------------------------------------------------------------------------- local daemon
+
+
+@cache
+def target_python() -> str:
+    """The interpreter that runs the supervisor here, resolved once and never a shim.
+
+    A pyenv shim on PATH costs ~100 ms per start (DESIGN.md, cost model), so
+    PATH is not consulted: the system ``/usr/bin/python3`` if present, else
+    the real file behind this process's interpreter.
+    """
+    system = "/usr/bin/python3"
+    if os.access(system, os.X_OK):
+        return system
+    return os.path.realpath(sys.executable)
+
+
+def supervisor_argv(*args: str, python: str | None = None) -> list[str]:
+    """A command line running the supervisor script.
+
+    ``-S`` skips the site import (the script is stdlib only; starts faster);
+    ``-E`` keeps PYTHON* variables from steering a long-lived daemon.
+    """
+    return [python or target_python(), "-E", "-S", str(SUPERVISOR_PATH), *args]
+
+
+async def open_unix(sock_path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    address, fd = _target.socket_address(sock_path)
+    try:
+        return await asyncio.open_unix_connection(address, limit=STREAM_LIMIT)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+async def _spawn_serve(root: str, idle_exit: float | None) -> None:
+    args = ["serve", "--async-dir", root]
+    if idle_exit is not None:
+        args += ["--idle-exit", str(idle_exit)]
+    proc = await asyncio.create_subprocess_exec(
+        *supervisor_argv(*args),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    # The launcher exits as soon as the daemon has forked away.
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        detail = err.decode(errors="replace").strip() or f"exit status {proc.returncode}"
+        raise JobError(f"could not start the job supervisor for {root}: {detail}")
+
+
+async def _open_local(root: str, idle_exit: float | None) -> SupervisorClient:
+    sock_path = os.path.join(_target.private_dir(root), _target.SOCK_NAME)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_TIMEOUT
+    spawned_at: float | None = None
+    delay = 0.002
+    while True:
+        client: SupervisorClient | None = None
+        try:
+            reader, writer = await open_unix(sock_path)
+            client = SupervisorClient(reader, writer, async_dir=root)
+            # A connection can be accepted by a supervisor that is just exiting
+            # (idle); only an answered ping counts.
+            await asyncio.wait_for(client.ping(), timeout=START_TIMEOUT)
+            return client
+        except (OSError, JobError, TimeoutError) as exc:
+            error: BaseException = exc
+            if client is not None:
+                await client.close()
+        now = loop.time()
+        if now > deadline:
+            raise JobError(f"the job supervisor for {root} does not answer on {sock_path}: {error}")
+        # Start one when none answers; again if a start seems to have been lost
+        # (e.g. it lost the lock to a supervisor that was exiting).
+        if spawned_at is None or now - spawned_at > 1.0:
+            await _spawn_serve(root, idle_exit)
+            spawned_at = loop.time()
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+async def local_supervisor(async_dir: str, *, idle_exit: float | None = None) -> SupervisorClient:
+    """The client of this machine's supervisor for ``async_dir`` (this user), started if needed.
+
+    ``~`` expands with this process's ``$HOME``, as the supervisor does.
+    """
+    root = _target.expand_dir(async_dir)
+    key = ("local", root, os.geteuid())
+    return await cached_client(key, lambda: _open_local(root, idle_exit))
