@@ -1,0 +1,959 @@
+"""Templating: Ansible-compatible Jinja2 rendering of playbook values and conditionals.
+
+One `Templar` per run renders task arguments, keywords and conditionals for every
+host.  It is built on a **sandboxed native-types** Jinja2 environment, following
+ansible-core 2.19's rules:
+
+* A template that is a single expression keeps the expression's Python type:
+  ``"{{ 5 }}"`` is ``5``, ``"{{ [1, 2] }}"`` is a list, ``"{{ '5' }}"`` stays the
+  string ``'5'``.  Several pieces (``"a{{ x }}"``, ``" {{ x }} "``) are joined as a
+  string.  Unlike `jinja2.nativetypes`, a string is **never** parsed back into a
+  Python literal (no ``ast.literal_eval``): job ids such as ``"123.456"`` or
+  ``"j123.456"`` stay strings — ansible/ansible#80167 lost their digits by turning
+  them into floats.
+* ``None`` pieces vanish from a joined string (``"x{{ None }}"`` is ``'x'``) and a
+  template made only of ``None`` pieces is ``None``; tuples, sets, generators and
+  other iterables come out as lists.
+* Undefined variables are strict: any use raises `UndefinedVariableError`
+  (``'foo' is undefined``, ``'dict object' has no attribute 'ansible_job_id'``)
+  while ``default``/``is defined``/``mandatory`` still see them.
+* Backslashes in string literals inside ``{{ }}`` are doubled before Jinja reads
+  them (Ansible's ``escape_backslashes``), so ``regex_replace('(a)', '\\1')`` written
+  in a double-quoted YAML string means a back-reference, not ``chr(1)``.
+  Conditionals and template files are not escaped, as in Ansible.
+
+**Lazy variables.** Variable values are themselves templates
+(``vars: {a: "{{ b }}", b: 1}``).  They are rendered on access, recursively, by
+`LazyVars`, the `Mapping` handed to Jinja as the template context: nothing is
+pre-rendered, so an unused variable that cannot be rendered costs nothing and
+breaks nothing.  A variable whose rendering fails becomes a *marker* (an undefined
+value that carries the failure): ``a | default(1)`` still works when ``a`` refers to
+an undefined variable, and any real use of it raises the original error.
+Self-reference is detected and reported as ``recursive loop detected in template
+string: …``.
+
+Values that must never be rendered again — module results, lookup items, facts —
+are wrapped with `mark_unsafe` (Ansible's ``!unsafe`` / "unsafe text" idea): their
+strings are `UnsafeText` and are taken literally.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import os
+import pwd
+import random
+import re
+import socket
+import warnings
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, NoReturn
+
+import jinja2
+from jinja2 import nodes
+from jinja2.lexer import TOKEN_STRING, TOKEN_VARIABLE_BEGIN, TOKEN_VARIABLE_END, Lexer
+from jinja2.nativetypes import NativeCodeGenerator
+from jinja2.parser import Parser
+from jinja2.runtime import Context, StrictUndefined, Undefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import pass_context
+
+__all__ = [
+    "OMIT",
+    "ConditionalError",
+    "LazyVars",
+    "Templar",
+    "TemplateError",
+    "UndefinedVariableError",
+    "UnsafeText",
+    "is_template",
+    "mark_unsafe",
+    "merge_layers",
+]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class TemplateError(Exception):
+    """Rendering a template, evaluating a conditional or running a lookup failed.
+
+    The only exception `Templar` lets out: Jinja's own errors, errors raised by
+    filters, tests and lookups, and Python errors inside templates all arrive as
+    this (or a subclass) with a message worded as Ansible words it.
+    """
+
+
+class UndefinedVariableError(TemplateError):
+    """A template used an undefined variable, attribute or element."""
+
+
+class ConditionalError(TemplateError):
+    """A ``when``/``until``/``changed_when``/``failed_when`` condition failed to evaluate.
+
+    The message has Ansible's shape: ``The conditional check '<cond>' failed. The
+    error was: error while evaluating conditional (<cond>): <reason>``.
+    """
+
+
+# --------------------------------------------------------------------------- special values
+
+
+class _Omit:
+    """The value of the ``omit`` variable (Ansible's ``default(omit)`` idiom).
+
+    A dict value that renders to it loses its key, a list element that renders to it
+    disappears, and a piece of a joined string that renders to it is dropped.  A
+    whole value that renders to it is returned as `OMIT` so the caller can treat the
+    option as unset.
+    """
+
+    _instance: _Omit | None = None
+
+    def __new__(cls) -> _Omit:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "OMIT"
+
+    def __reduce__(self) -> str:
+        return "OMIT"
+
+
+OMIT: Final = _Omit()
+
+
+class UnsafeText(str):
+    """A string that is data, never a template (Ansible's ``!unsafe``).
+
+    `Templar` returns it unchanged even when it contains ``{{``; see `mark_unsafe`.
+    """
+
+    __slots__ = ()
+
+
+def mark_unsafe(value: Any) -> Any:
+    """Return `value` with every string inside it turned into `UnsafeText`.
+
+    For values that come from targets or commands (registered results, lookup
+    items, facts): storing them in a variable layer must not make them templates
+    that a later `LazyVars` access would render.  Dicts, lists and tuples are
+    copied; other values are returned as they are.
+    """
+    if isinstance(value, UnsafeText):
+        return value
+    if isinstance(value, str):
+        return UnsafeText(value)
+    if isinstance(value, dict):
+        return {k: mark_unsafe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mark_unsafe(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(mark_unsafe(v) for v in value)
+    return value
+
+
+_TEMPLATE_MARKERS: Final = ("{{", "{%")
+
+
+def is_template(value: object) -> bool:
+    """True if `value` is a string that Jinja has to render.
+
+    Only ``{{`` and ``{%`` start a template; a lone ``{#`` does not, so shell text
+    like ``${#array[@]}`` is left alone.  `UnsafeText` is never a template.
+    """
+    return (
+        isinstance(value, str)
+        and not isinstance(value, UnsafeText)
+        and any(marker in value for marker in _TEMPLATE_MARKERS)
+    )
+
+
+def _has_template(value: object) -> bool:
+    """True if `value` or anything inside a dict/list/tuple in it is a template."""
+    if isinstance(value, str):
+        return is_template(value)
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_template(v) for v in value)
+    return False
+
+
+# --------------------------------------------------------------------------- markers
+
+
+class _Undefined(StrictUndefined):
+    """Jinja's strict undefined: printing, iterating, comparing or testing it raises.
+
+    Only ``default``, ``is defined``/``is undefined`` and ``mandatory`` can look at
+    it without failing.
+    """
+
+    __slots__ = ()
+
+
+class _ErrorMarker(_Undefined):
+    """A variable (or part of one) whose rendering failed with something other
+    than an undefined variable.
+
+    It behaves like an undefined value whose every use re-raises the original
+    failure — including ``default``, which must not hide a real error (as in
+    Ansible 2.19).
+    """
+
+    __slots__ = ("_error",)
+
+    def __init__(self, error: TemplateError) -> None:
+        super().__init__(hint=str(error))
+        self._error = error
+
+    def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise self._error
+
+
+def trip_if_error_marker(value: object) -> None:
+    """Raise the stored failure if `value` is a marker for a failed rendering.
+
+    Filters and tests that accept undefined values (``default``, ``defined``,
+    ``mandatory``) call this first so that a real error is not mistaken for
+    "undefined".
+    """
+    if isinstance(value, _ErrorMarker):
+        value._fail_with_undefined_error()
+
+
+def _trip(value: Undefined) -> NoReturn:
+    value._fail_with_undefined_error()
+    raise AssertionError("unreachable: an undefined value did not raise")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- output shaping
+
+_SCALARS: Final = (str, int, float, bool, type(None), bytes)
+
+
+def _finalize(value: Any) -> Any:
+    """Turn a rendered value into plain data, raising if an undefined hides inside.
+
+    Mappings become dicts and other iterables lists (as Ansible 2.19 stores them);
+    `OMIT` values vanish from containers.  Containers are always copied, so the
+    caller may mutate what `render` returns without touching the variables.
+    """
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, Undefined):
+        _trip(value)
+    if isinstance(value, Mapping):
+        result: dict[Any, Any] = {}
+        for key, item in value.items():
+            item = _finalize(item)
+            if item is not OMIT:
+                result[key] = item
+        return result
+    if isinstance(value, Collection | Iterator):
+        return [item for item in map(_finalize, value) if item is not OMIT]
+    return value
+
+
+def _concat(values: Iterable[Any]) -> Any:
+    """Join the pieces a template produced, Ansible 2.19 style (no literal_eval).
+
+    ``None`` pieces are dropped so that ``"x{{ None }}"`` is ``'x'``; a single piece
+    keeps its type; several pieces are joined as strings, with `OMIT` dropped.
+    """
+    pieces = [value for value in values if value is not None]
+    if not pieces:
+        return None
+    if len(pieces) == 1:
+        return pieces[0]
+    # Finalize each piece first: str() of a list would not trip an undefined inside it.
+    return "".join(str(_finalize(piece)) for piece in pieces if piece is not OMIT)
+
+
+@pass_context
+def _finalize_expression(context: Context, value: Any) -> Any:
+    """Jinja ``finalize`` hook, run on the value of every ``{{ }}``.
+
+    It raises as soon as an expression's value is undefined — native rendering
+    never calls ``str()`` on a lone value, so nothing else would.  Taking the
+    context (unused) keeps Jinja from folding constant expressions at compile time
+    into strings, which would lose their native type.
+    """
+    if isinstance(value, Undefined):
+        _trip(value)
+    return value
+
+
+# --------------------------------------------------------------------------- environment
+
+
+class _EscapingLexer(Lexer):
+    """Doubles backslashes in string literals inside ``{{ }}`` before Jinja unescapes them.
+
+    Playbook templates come from YAML, which has already processed backslash
+    escapes once; Ansible escapes them again so that ``'\\1'`` reaches
+    ``regex_replace`` as a back-reference.  ``{% %}`` blocks are not escaped.
+    """
+
+    def tokeniter(
+        self,
+        source: str,
+        name: str | None,
+        filename: str | None = None,
+        state: str | None = None,
+    ) -> Iterator[tuple[int, str, str]]:
+        in_variable = False
+        for lineno, token, value in super().tokeniter(source, name, filename, state):
+            if token == TOKEN_VARIABLE_BEGIN:
+                in_variable = True
+            elif token == TOKEN_VARIABLE_END:
+                in_variable = False
+            elif in_variable and token == TOKEN_STRING:
+                value = value.replace("\\", "\\\\")
+            yield lineno, token, value
+
+
+# Bounds on operators the sandbox lets through; beyond them a template could make
+# the controller compute for minutes or allocate gigabytes.
+_MAX_POWER_BITS: Final = 1_000_000
+_MAX_REPEAT_ITEMS: Final = 10_000_000
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    """The Jinja environment of one `Templar`.
+
+    Immutable sandbox (templates cannot call ``list.append`` or ``dict.update``, nor
+    reach Python internals), native output, strict undefined, Ansible's block
+    whitespace settings (``trim_blocks``) and our own concatenation.
+    """
+
+    code_generator_class = NativeCodeGenerator
+    concat = staticmethod(_concat)
+    intercepted_binops = frozenset({"**", "*"})
+
+    def __init__(self, templar: Templar, *, escape_backslashes: bool) -> None:
+        super().__init__(
+            undefined=_Undefined,
+            trim_blocks=True,
+            autoescape=False,
+            keep_trailing_newline=False,
+            finalize=_finalize_expression,
+        )
+        self.templar = templar
+        self._lexer = _EscapingLexer(self) if escape_backslashes else Lexer(self)
+
+    @property
+    def lexer(self) -> Lexer:
+        """Our lexer: escaping for playbook values, plain for conditionals and files."""
+        return self._lexer
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        """Refuse ``**`` and ``*`` results too large to compute; see the bounds above."""
+        if (
+            operator == "**"
+            and isinstance(left, int)
+            and isinstance(right, int)
+            and abs(left) > 1
+            and right * max(abs(left).bit_length(), 1) > _MAX_POWER_BITS
+        ):
+            raise TemplateError(f"Error rendering template: {left} ** {right} is too large")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(times, int)
+                    and len(seq) * times > _MAX_REPEAT_ITEMS
+                ):
+                    raise TemplateError("Error rendering template: repeated sequence is too large")
+        return super().call_binop(context, operator, left, right)
+
+
+# --------------------------------------------------------------------------- lazy variables
+
+
+class LazyVars(Mapping[str, Any]):
+    """Variables whose values are rendered when read, for one rendering.
+
+    `raw` maps names to values as written (templates or data).  Reading a name
+    renders its value with this same mapping as context, recursively, and caches
+    the result for the life of this object; a name read while it is being rendered
+    is a cycle.  A value that fails to render comes back as a marker (see the
+    module docstring) rather than raising, so that ``default`` and ``is defined``
+    work and Jinja may enumerate the mapping.
+
+    `parent` supplies names `raw` lacks, already rendered (used to add
+    ``template_vars`` on top of a context).  With `resolved`, `raw` holds rendered
+    values and is read as it is.
+
+    A caller provides ``hostvars`` as a plain dict of host name → ``templar.lazy(
+    that host's layers)``: mappings other than dicts are never entered, so each
+    host's variables render in their own context, when read.
+    """
+
+    __slots__ = ("_cache", "_parent", "_raw", "_resolved", "_resolving", "_templar")
+
+    def __init__(
+        self,
+        raw: Mapping[str, Any],
+        templar: Templar,
+        *,
+        parent: LazyVars | None = None,
+        resolved: bool = False,
+    ) -> None:
+        self._raw = raw
+        self._templar = templar
+        self._parent = parent
+        self._resolved = resolved
+        self._cache: dict[str, Any] = {}
+        self._resolving: list[str] = []
+
+    @property
+    def templar(self) -> Templar:
+        """The `Templar` that renders these variables."""
+        return self._templar
+
+    def child(self, extra: Mapping[str, Any]) -> LazyVars:
+        """A mapping with the raw variables `extra` on top of this one."""
+        return LazyVars(extra, self._templar, parent=self)
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._cache:
+            return self._cache[key]
+        if key in self._raw:
+            raw = self._raw[key]
+            if self._resolved or not _has_template(raw):
+                return raw
+            if key in self._resolving:
+                chain = " -> ".join([*self._resolving[self._resolving.index(key) :], key])
+                source = self._raw[self._resolving[-1]]
+                return _ErrorMarker(
+                    TemplateError(
+                        f"recursive loop detected in template string: {source} "
+                        f"(variables refer to each other: {chain})"
+                    )
+                )
+            self._resolving.append(key)
+            try:
+                value = self._templar._render_deferred(raw, self)
+            finally:
+                self._resolving.pop()
+            self._cache[key] = value
+            return value
+        if self._parent is not None and key in self._parent:
+            return self._parent[key]
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._raw or (self._parent is not None and key in self._parent)
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[str] = set()
+        sources: list[Iterable[str]] = [self._raw]
+        if self._parent is not None:
+            sources.append(self._parent)
+        for source in sources:
+            for key in source:
+                if key not in seen:
+                    seen.add(key)
+                    yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return f"LazyVars({sorted(self._raw)!r})"
+
+
+class _ContextVars(Mapping[str, Any]):
+    """What Jinja sees as a template's variables: `lazy`, then the globals.
+
+    Jinja reads a single mapping when given a shared context, so the globals
+    (``lookup``, ``omit``, ``range`` …) must be reachable through it; keeping them
+    out of `LazyVars` keeps them out of ``hostvars`` and ``vars`` dumps.
+    """
+
+    __slots__ = ("globals", "lazy")
+
+    def __init__(self, lazy: LazyVars, globals: Mapping[str, Any]) -> None:
+        self.lazy = lazy
+        self.globals = globals
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.lazy:
+            return self.lazy[key]
+        return self.globals[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.lazy or key in self.globals
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.lazy
+        yield from (key for key in self.globals if key not in self.lazy)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def merge_layers(*layers: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Combine variable layers, later layers winning, without reading any value.
+
+    The result is a view (a `collections.ChainMap`): layers changed later are seen,
+    and values stay raw until a `LazyVars` reads them during a rendering.
+    """
+    return collections.ChainMap(*reversed(layers))
+
+
+# --------------------------------------------------------------------------- the templar
+
+_WRAPPED_CONDITION: Final = re.compile(r"\s*\{\{(?P<expr>.*)\}\}\s*", re.DOTALL)
+_COMPILE_CACHE_SIZE: Final = 4096
+
+InventoryCallback = Callable[[list[str]], list[str]]
+"""Host names matching a list of inventory patterns (for ``inventory_hostnames``)."""
+
+
+class Templar:
+    """Renders values and evaluates conditionals for the runtime.
+
+    Stateful: it owns the Jinja environments and their compiled-template caches,
+    the warnings that filters and tests emit (`warnings`, each message once, in
+    order, like Ansible's display), the base directory that file lookups search
+    (`basedir`), the random generator behind ``random``/``shuffle``/
+    ``random_choice`` (`rng`, injected so runs are reproducible) and the inventory
+    callback behind ``inventory_hostnames``.  Variables are passed to every call;
+    the same Templar serves all hosts.
+    """
+
+    def __init__(
+        self,
+        *,
+        basedir: str | os.PathLike[str] = ".",
+        rng: random.Random | None = None,
+        inventory: InventoryCallback | None = None,
+        allow_broken_conditionals: bool = False,
+    ) -> None:
+        from . import filters  # deferred: filters.py imports this module's names
+
+        self.basedir = Path(basedir).resolve()
+        self.rng = rng if rng is not None else random.Random()
+        self.inventory = inventory
+        self.allow_broken_conditionals = allow_broken_conditionals
+        """Ansible's ``ALLOW_BROKEN_CONDITIONALS``: accept non-boolean results (by truthiness)."""
+        self.warnings: list[str] = []
+        self._env = _Environment(self, escape_backslashes=True)
+        self._raw_env = _Environment(self, escape_backslashes=False)
+        for env in (self._env, self._raw_env):
+            filters.install(env)
+        self._lookups = filters.LOOKUPS
+        self._compiled: collections.OrderedDict[tuple[str, str], jinja2.Template] = (
+            collections.OrderedDict()
+        )
+
+    # ----------------------------------------------------------------- public API
+
+    def warn(self, message: str) -> None:
+        """Record a warning for the run's display (once per distinct message)."""
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    def lazy(self, variables: Mapping[str, Any]) -> LazyVars:
+        """`variables` as a `LazyVars` (returned as is if it already is one).
+
+        A `LazyVars` caches what it renders: keep one only while the variables
+        under it do not change (e.g. build ``hostvars`` entries per task), and let
+        `render`/`evaluate` wrap plain mappings afresh on every call.
+        """
+        if isinstance(variables, LazyVars):
+            return variables
+        return LazyVars(variables, self)
+
+    def render(self, value: Any, variables: Mapping[str, Any]) -> Any:
+        """Render `value` (recursively through dicts, lists and tuples) against `variables`.
+
+        Strings that are not templates come back unchanged (same object), as do
+        other scalars; containers are copied, with keys that render to ``omit``
+        removed (dict keys themselves are not templated, as in Ansible).  A value
+        that renders entirely to ``omit`` is returned as `OMIT`.  Raises
+        `TemplateError`.
+        """
+        lazy = self.lazy(variables)
+        return self._render_value(value, lazy)
+
+    def evaluate(self, condition: str | bool, variables: Mapping[str, Any]) -> bool:
+        """Evaluate one ``when``/``until``/``changed_when``/``failed_when`` condition.
+
+        A bare expression is evaluated as if written ``{{ condition }}``; one already
+        wrapped in ``{{ }}`` is tolerated (with a warning).  The result must be a
+        boolean, as in Ansible 2.19; with `allow_broken_conditionals` another value
+        is taken by its truthiness (``"False"`` is then true!) with a warning.
+        Raises `ConditionalError`.
+        """
+        if isinstance(condition, bool):
+            return condition
+        if not isinstance(condition, str):
+            return self._check_boolean(condition, condition)
+        expression = condition.strip()
+        try:
+            if not expression:
+                raise TemplateError("Empty conditional expressions are not allowed.")
+            wrapped = _WRAPPED_CONDITION.fullmatch(expression)
+            if wrapped and not any(m in wrapped["expr"] for m in ("{{", "}}", "{%", "%}")):
+                self.warn(
+                    "Conditionals should not be surrounded by templating delimiters such as "
+                    f"{{{{ }}}} or {{% %}}. Found: {condition}"
+                )
+                expression = wrapped["expr"].strip()
+            value = self._evaluate_expression(expression, self.lazy(variables))
+        except TemplateError as error:
+            raise ConditionalError(_conditional_message(condition, str(error))) from error
+        return self._check_boolean(value, condition)
+
+    def evaluate_all(
+        self,
+        conditions: str | bool | Iterable[str | bool] | None,
+        variables: Mapping[str, Any],
+    ) -> bool:
+        """AND of `evaluate` over a condition list (a single condition is a list of one).
+
+        Stops at the first false condition, as Ansible does; ``None`` or an empty
+        list is true.
+        """
+        if conditions is None:
+            return True
+        if isinstance(conditions, str | bool):
+            conditions = [conditions]
+        lazy = self.lazy(variables)
+        return all(self.evaluate(condition, lazy) for condition in conditions)
+
+    def run_lookup(
+        self,
+        name: str,
+        terms: Any,
+        variables: Mapping[str, Any],
+        *,
+        action: str | None = None,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Items for a ``with_<name>`` loop.
+
+        `terms` is the raw loop value from the task: it is rendered here (a string
+        is stripped first) and wrapped in a list when it is not one, as Ansible's
+        task executor does.  The items are `mark_unsafe`-d: an item that contains
+        ``{{`` is data, and stays data when the scheduler puts it in ``item``.
+        `action` is the task's module name: ``with_first_found`` searches the
+        ``templates/``, ``vars/`` or ``files/`` directory according to it, as
+        Ansible does.
+        """
+        lazy = self.lazy(variables)
+        if isinstance(terms, str) and not isinstance(terms, UnsafeText):
+            terms = terms.strip()
+        if name.removeprefix("ansible.builtin.") == "first_found":
+            kwargs["_subdir"] = next(
+                (f"{kind}s" for kind in ("template", "var") if kind in (action or "")), "files"
+            )
+            # As in Ansible, candidates naming undefined variables are skipped, so
+            # that "{{ ansible_distribution }}.yml" can fall through to a default.
+            rendered = _drop_undefined(self._render_deferred(terms, lazy))
+        else:
+            rendered = self._render_value(terms, lazy)
+        if not isinstance(rendered, list):
+            rendered = [rendered]
+        result = self.call_lookup(name, rendered, lazy, wantlist=True, **kwargs)
+        return list(mark_unsafe(result))
+
+    def call_lookup(
+        self,
+        name: str,
+        terms: Sequence[Any],
+        variables: Mapping[str, Any],
+        *,
+        wantlist: bool = False,
+        errors: str = "strict",
+        **kwargs: Any,
+    ) -> Any:
+        """Run lookup plugin `name` on rendered `terms`, shaping the result like Ansible.
+
+        This is ``lookup()``/``query()`` in templates.  With `wantlist` the plugin's
+        list is returned; otherwise an empty list stays ``[]``, one item is returned
+        alone, several strings are joined with commas and anything else is the list.
+        `errors` is ``strict`` (raise), ``warn`` or ``ignore`` (``None``/``[]``).
+        """
+        short = name.removeprefix("ansible.builtin.")
+        plugin = self._lookups.get(short)
+        if plugin is None:
+            raise TemplateError(f"lookup plugin ({name}) not found")
+        if errors not in ("strict", "warn", "ignore"):
+            raise TemplateError(
+                f"Invalid value for 'errors' ({errors}): expected strict, warn or ignore"
+            )
+        lazy = self.lazy(variables)
+        try:
+            result = plugin(self, list(terms), lazy, kwargs)
+        except UndefinedVariableError:
+            raise
+        except Exception as error:
+            message = f"The lookup plugin '{short}' failed: {_error_text(error)}"
+            if errors == "strict":
+                raise TemplateError(message) from error
+            if errors == "warn":
+                self.warn(message)
+            return [] if wantlist else None
+        if not wantlist and result:
+            if len(result) == 1:
+                return result[0]
+            if all(isinstance(item, str) for item in result):
+                return ",".join(result)
+        return result
+
+    def render_template_file(
+        self,
+        path: str | os.PathLike[str],
+        variables: Mapping[str, Any],
+        *,
+        template_vars: Mapping[str, Any] | None = None,
+        searchpath: Sequence[str | os.PathLike[str]] = (),
+        display_path: str | None = None,
+    ) -> Any:
+        """Render the Jinja file at `path` (the ``template`` lookup, and the template module).
+
+        As Ansible does for files: no backslash escaping, trailing newlines kept,
+        ``{% include %}`` searched in the file's directory then `searchpath`, and
+        the variables ``template_path``, ``template_fullpath``, ``template_host``,
+        ``template_uid``, ``template_mtime``, ``template_run_date`` and
+        ``ansible_managed`` added under `template_vars` (``template_path`` is
+        `display_path` if given: the name the playbook used).
+        """
+        fullpath = Path(path).resolve()
+        shown = str(path) if display_path is None else display_path
+        try:
+            source = fullpath.read_text(encoding="utf-8")
+        except OSError as error:
+            raise TemplateError(f"Unable to read template file {str(path)!r}: {error}") from error
+        stat = fullpath.stat()
+        lazy = self.lazy(variables)
+        extra: dict[str, Any] = {
+            "template_path": shown,
+            "template_fullpath": str(fullpath),
+            "template_host": socket.gethostname(),
+            "template_uid": _user_name(stat.st_uid),
+            "template_mtime": datetime.datetime.fromtimestamp(stat.st_mtime),
+            "template_run_date": datetime.datetime.now(),
+        }
+        if "ansible_managed" not in lazy:
+            extra["ansible_managed"] = "Ansible managed"
+        extra = mark_unsafe(extra)
+        extra.update(template_vars or {})
+        loader = jinja2.FileSystemLoader([str(fullpath.parent), *map(str, searchpath)])
+        env = self._raw_env.overlay(loader=loader)
+        return self._render_string(source, lazy.child(extra), env=env, cache=False)
+
+    # ----------------------------------------------------------------- internals
+
+    def undefined(self, hint: str) -> Undefined:
+        """An undefined value that raises `hint` when used (for plugins)."""
+        return _Undefined(hint=hint)
+
+    def _render_value(self, value: Any, lazy: LazyVars) -> Any:
+        """Render a playbook value; errors raise (top level of `render`)."""
+        if isinstance(value, str):
+            return self._render_string(value, lazy) if is_template(value) else value
+        if isinstance(value, dict):
+            result: dict[Any, Any] = {}
+            for key, item in value.items():
+                item = self._render_value(item, lazy)
+                if item is not OMIT:
+                    result[key] = item
+            return result
+        if isinstance(value, list | tuple):
+            rendered = (self._render_value(item, lazy) for item in value)
+            return [item for item in rendered if item is not OMIT]
+        if isinstance(value, Undefined):
+            _trip(value)
+        return value
+
+    def _render_deferred(self, value: Any, lazy: LazyVars) -> Any:
+        """Render a variable's value; failures become markers in place (see `LazyVars`)."""
+        if isinstance(value, str):
+            if not is_template(value):
+                return value
+            try:
+                return self._render_string(value, lazy)
+            except UndefinedVariableError as error:
+                return _Undefined(hint=str(error))
+            except TemplateError as error:
+                return _ErrorMarker(error)
+        if isinstance(value, dict):
+            result: dict[Any, Any] = {}
+            for key, item in value.items():
+                item = self._render_deferred(item, lazy)
+                if item is not OMIT:
+                    result[key] = item
+            return result
+        if isinstance(value, list | tuple):
+            rendered = (self._render_deferred(item, lazy) for item in value)
+            return [item for item in rendered if item is not OMIT]
+        return value
+
+    def _compile(self, source: str | nodes.Template, env: _Environment) -> jinja2.Template:
+        try:
+            with warnings.catch_warnings():
+                # Jinja unescapes string literals with Python's codec, which warns
+                # about "\d"-style sequences; they are kept as written, as in Ansible.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return env.from_string(source)
+        except jinja2.TemplateSyntaxError as error:
+            raise TemplateError(f"Syntax error in template: {error.message}") from None
+        except TemplateError:
+            raise
+        except Exception as error:  # e.g. RecursionError on absurd nesting
+            raise TemplateError(f"Syntax error in template: {_error_text(error)}") from None
+
+    def _cached(
+        self, key: tuple[str, str], build: Callable[[], jinja2.Template]
+    ) -> jinja2.Template:
+        """The compiled template under `key`, compiling it on a miss (LRU cache)."""
+        template = self._compiled.get(key)
+        if template is None:
+            template = build()
+            self._compiled[key] = template
+            if len(self._compiled) > _COMPILE_CACHE_SIZE:
+                self._compiled.popitem(last=False)
+        else:
+            self._compiled.move_to_end(key)
+        return template
+
+    def _render_string(
+        self,
+        source: str,
+        lazy: LazyVars,
+        *,
+        env: _Environment | None = None,
+        cache: bool = True,
+    ) -> Any:
+        env = env or self._env
+        if cache:
+            kind = "escaped" if env is self._env else "raw"
+            template = self._cached((kind, source), lambda: self._compile(source, env))
+        else:
+            template = self._compile(source, env)
+        try:
+            view = _ContextVars(lazy, env.globals)
+            context = template.new_context(view, shared=True)  # type: ignore[arg-type]
+            result = _finalize(_concat(template.root_render_func(context)))
+        except Exception as error:
+            raise _as_template_error(error, "Error rendering template") from None
+        if isinstance(result, str):
+            # Jinja drops one trailing newline; Ansible puts back as many as the source had.
+            missing = _trailing_newlines(source) - _trailing_newlines(result)
+            if missing > 0:
+                result += "\n" * missing
+        return result
+
+    def _evaluate_expression(self, expression: str, lazy: LazyVars) -> Any:
+        """Value of a bare Jinja expression (no delimiters), as ``compile_expression`` would."""
+        template = self._cached(
+            ("expression", expression), lambda: self._compile_expression(expression)
+        )
+        try:
+            view = _ContextVars(lazy, self._raw_env.globals)
+            context = template.new_context(view, shared=True)  # type: ignore[arg-type]
+            for _ in template.root_render_func(context):
+                pass
+            return _finalize(context.vars["result"])
+        except Exception as error:
+            raise _as_template_error(error, "Error rendering expression") from None
+
+    def _compile_expression(self, expression: str) -> jinja2.Template:
+        """A template whose only statement stores `expression`'s value in ``result``."""
+        try:
+            parser = Parser(self._raw_env, expression, state="variable")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # see _compile
+                body = parser.parse_expression()
+            if not parser.stream.eos:
+                raise jinja2.TemplateSyntaxError(
+                    "chunk after expression", parser.stream.current.lineno
+                )
+        except jinja2.TemplateSyntaxError as error:
+            hint = ""
+            if any(m in expression for m in ("{{", "{%")):
+                hint = ". Template delimiters are not supported in expressions"
+            raise TemplateError(f"Syntax error in expression{hint}: {error.message}") from None
+        except Exception as error:  # e.g. RecursionError on absurd nesting
+            raise TemplateError(f"Syntax error in expression: {_error_text(error)}") from None
+        tree = nodes.Template([nodes.Assign(nodes.Name("result", "store"), body)])
+        return self._compile(tree, self._raw_env)
+
+    def _check_boolean(self, value: Any, condition: object) -> bool:
+        """Ansible 2.19's rule: a conditional's value must be a bool (see `evaluate`)."""
+        if isinstance(value, bool):
+            return value
+        truth = bool(value)
+        reason = (
+            f"Conditional result ({truth}) was derived from value of type "
+            f"{type(value).__name__!r}. Conditionals must have a boolean result."
+        )
+        if self.allow_broken_conditionals:
+            self.warn(f"{reason} Found: {condition}")
+            return truth
+        raise ConditionalError(_conditional_message(condition, reason))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _conditional_message(condition: object, reason: str) -> str:
+    return (
+        f"The conditional check '{condition}' failed. The error was: "
+        f"error while evaluating conditional ({condition}): {reason}"
+    )
+
+
+def _error_text(error: BaseException) -> str:
+    text = str(error)
+    return text if text else type(error).__name__
+
+
+def _as_template_error(error: Exception, prefix: str) -> TemplateError:
+    """Translate any exception raised while running a template into ours."""
+    if isinstance(error, TemplateError):
+        return error
+    if isinstance(error, jinja2.UndefinedError):
+        return UndefinedVariableError(error.message or "undefined variable")
+    if isinstance(error, jinja2.exceptions.SecurityError):
+        # Ansible reports a blocked attribute like an undefined one, without a prefix.
+        return TemplateError(error.message or "unsafe access")
+    if isinstance(error, RecursionError):
+        return TemplateError(f"recursive loop detected in template string: {error}")
+    return TemplateError(f"{prefix}: {_error_text(error)}")
+
+
+def _drop_undefined(value: Any) -> Any:
+    """`value` without undefined parts (lists lose the item, dicts the key); a
+    failed rendering still raises."""
+
+    def undefined(item: object) -> bool:
+        return isinstance(item, _Undefined) and not isinstance(item, _ErrorMarker)
+
+    trip_if_error_marker(value)
+    if isinstance(value, dict):
+        return {k: _drop_undefined(v) for k, v in value.items() if not undefined(v)}
+    if isinstance(value, list):
+        return [_drop_undefined(v) for v in value if not undefined(v)]
+    return [] if undefined(value) else value
+
+
+def _trailing_newlines(text: str) -> int:
+    return len(text) - len(text.rstrip("\n"))
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
