@@ -1405,3 +1405,50 @@ def compile_playbook(path: str, options: CompileOptions | None = None) -> Compil
 
 
 __all__ = ["CompileOptions", "Compiled", "Scope", "compile_playbook"]
+
+
+def compile_task_file(
+    path: str,
+    *,
+    id_prefix: str,
+    section: Section = Section.TASKS,
+    base_dir: str | None = None,
+    collections: tuple[str, ...] = (),
+    options: CompileOptions | None = None,
+) -> tuple[tuple[Step, ...], tuple[Diagnostic, ...]]:
+    """Compile a task file on its own (``include_tasks`` at run time): its steps and findings."""
+    compiler = _Compiler(options or CompileOptions())
+    folder = base_dir if base_dir is not None else (os.path.dirname(path) or ".")
+    scope = Scope(
+        section=section,
+        base_dir=folder,
+        file_dir=os.path.dirname(path) or ".",
+        library=compiler.library_modules(folder),
+        collections=collections,
+        import_chain=(path,),
+    )
+    ctx, root = compiler.load(path)
+    steps: list[Step] = []
+    if isinstance(root, YSeq):
+        steps = compiler.steps(ctx, root, id_prefix, scope)
+    elif root is not None and not (isinstance(root, YScalar) and root.value is None):
+        ctx.report(codes.SCHEMA_NOT_A_PLAYBOOK, root.span, f"a task file must be a list of tasks, got {values.describe(root)}")
+    return tuple(steps), tuple(sorted_unique(compiler.diagnostics()))
+
+
+def compile_role(
+    name: str,
+    *,
+    id_prefix: str,
+    base_dir: str,
+    tasks_from: str = "main",
+    options: CompileOptions | None = None,
+) -> tuple[tuple[Step, ...], tuple[Step, ...], tuple[Diagnostic, ...]]:
+    """Compile a role on its own (``include_role`` at run time): tasks, handlers and findings."""
+    compiler = _Compiler(options or CompileOptions())
+    scope = Scope(section=Section.TASKS, base_dir=base_dir, file_dir=base_dir)
+    ctx = FileContext(SourceText(f"<role {name}>", ""))
+    compiler.contexts[ctx.path] = ctx
+    span = ctx.source.span(0, 0)
+    steps, handlers = compiler.role(ctx, name, span, id_prefix, scope, tasks_from=tasks_from)
+    return tuple(steps), tuple(handlers), tuple(sorted_unique(compiler.diagnostics()))

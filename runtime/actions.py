@@ -1,0 +1,232 @@
+"""Actions that run on the controller: debug, set_fact, assert, fail, pause, meta, includes, ...
+
+Each returns a result dict in Ansible's shape.  ``meta`` and the includes only
+describe what the scheduler must do (``_playgraph_meta``, ``_playgraph_include``);
+the scheduler acts on them, because they change the host's path through the play.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from playgraph.compiler.ir import Node
+
+from .context import RunContext
+from .facts import gather_facts
+from .templating import TemplateError
+
+Result = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionCall:
+    run: RunContext
+    node: Node
+    host: str
+    args: dict[str, Any]
+    variables: Any
+
+
+Action = Callable[[ActionCall], Awaitable[Result]]
+
+
+async def debug(call: ActionCall) -> Result:
+    verbosity = int(call.args.get("verbosity", 0) or 0)
+    if verbosity > call.run.options.verbosity:
+        return {"changed": False, "skipped": True, "skipped_reason": "Verbosity threshold not met."}
+    if "var" in call.args:
+        name = str(call.args["var"])
+        try:
+            value = call.run.templar.render("{{ " + name + " }}", call.variables)
+        except TemplateError:
+            value = "VARIABLE IS NOT DEFINED!"
+        return {name: value, "changed": False, "_ansible_verbose_always": True}
+    return {"msg": call.args.get("msg", "Hello world!"), "changed": False, "_ansible_verbose_always": True}
+
+
+async def set_fact(call: ActionCall) -> Result:
+    facts = {k: v for k, v in call.args.items() if k != "cacheable"}
+    state = call.run.state(call.host)
+    state.facts.update(facts)
+    return {"ansible_facts": facts, "changed": False}
+
+
+async def assert_(call: ActionCall) -> Result:
+    that = call.args.get("that")
+    if that is None:
+        return {"failed": True, "changed": False, "msg": "missing required arguments: that"}
+    conditions = that if isinstance(that, list) else [that]
+    for condition in conditions:
+        if not call.run.templar.evaluate(condition, call.variables):
+            msg = call.args.get("fail_msg", call.args.get("msg", "Assertion failed"))
+            return {
+                "failed": True,
+                "changed": False,
+                "assertion": condition,
+                "evaluated_to": False,
+                "msg": msg,
+            }
+    result: Result = {"changed": False, "msg": call.args.get("success_msg", "All assertions passed")}
+    if not call.args.get("quiet"):
+        result["_ansible_verbose_always"] = True
+    return result
+
+
+async def fail(call: ActionCall) -> Result:
+    return {"failed": True, "changed": False, "msg": call.args.get("msg", "Failed as requested from task")}
+
+
+async def pause(call: ActionCall) -> Result:
+    seconds = 0.0
+    if "minutes" in call.args:
+        seconds = float(call.args["minutes"]) * 60
+    elif "seconds" in call.args:
+        seconds = float(call.args["seconds"])
+    start = time.time()
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+    # A prompt without seconds would wait for a keypress; runs are unattended, so
+    # the answer is empty, as ansible-core gives without a TTY.
+    return {
+        "changed": False,
+        "delta": int(seconds),
+        "echo": True,
+        "rc": 0,
+        "start": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start)),
+        "stop": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime()),
+        "stdout": f"Paused for {seconds:g} seconds" if seconds < 60 else f"Paused for {seconds / 60:g} minutes",
+        "user_input": "",
+    }
+
+
+META_ACTIONS = (
+    "flush_handlers",
+    "end_play",
+    "end_host",
+    "end_batch",
+    "clear_host_errors",
+    "clear_facts",
+    "noop",
+    "refresh_inventory",
+    "reset_connection",
+    "role_complete",
+)
+
+
+async def meta(call: ActionCall) -> Result:
+    what = str(call.args.get("_raw_params", call.args.get("free_form", ""))).strip()
+    if what not in META_ACTIONS:
+        return {"failed": True, "changed": False, "msg": f"invalid meta action requested: {what}"}
+    if what == "clear_facts":
+        call.run.state(call.host).facts.clear()
+    return {"changed": False, "skipped": False, "_playgraph_meta": what}
+
+
+async def include(call: ActionCall) -> Result:
+    """``include_tasks``/``include_role``: the scheduler compiles and inlines them for this host."""
+    short = call.node.action.rsplit(".", 1)[-1]
+    if short == "include_role":
+        name = call.args.get("name")
+        if not isinstance(name, str):
+            return {"failed": True, "changed": False, "msg": "'name' is a required field for include_role."}
+        return {"changed": False, "include_role": name, "_playgraph_include": {"role": name, "args": call.args}}
+    target = call.args.get("file", call.args.get("_raw_params"))
+    if not isinstance(target, str) or not target.strip():
+        return {"failed": True, "changed": False, "msg": "No file specified for include_tasks"}
+    return {"changed": False, "include": target, "_playgraph_include": {"file": target.strip(), "args": call.args}}
+
+
+async def include_vars(call: ActionCall) -> Result:
+    target = call.args.get("file", call.args.get("_raw_params"))
+    if not isinstance(target, str):
+        return {"failed": True, "changed": False, "msg": "include_vars needs a file"}
+    path = target if os.path.isabs(target) else os.path.join(call.run.options.playbook_dir, "vars", target)
+    if not os.path.exists(path):
+        path = os.path.join(call.run.options.playbook_dir, target)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as error:
+        return {"failed": True, "changed": False, "msg": f"Could not find or access '{target}': {error}"}
+    if not isinstance(data, dict):
+        return {"failed": True, "changed": False, "msg": f"{target} must be stored as a dictionary/hash"}
+    name = call.args.get("name")
+    facts = {str(name): data} if name else data
+    call.run.state(call.host).facts.update(facts)
+    return {"ansible_facts": facts, "ansible_included_var_files": [os.path.abspath(path)], "changed": False}
+
+
+async def add_host(call: ActionCall) -> Result:
+    name = call.args.get("name", call.args.get("hostname", call.args.get("host")))
+    if not isinstance(name, str):
+        return {"failed": True, "changed": False, "msg": "add_host needs a name"}
+    groups = call.args.get("groups", call.args.get("group", call.args.get("groupname", [])))
+    if isinstance(groups, str):
+        groups = [g.strip() for g in groups.split(",") if g.strip()]
+    host_vars = {k: v for k, v in call.args.items() if k not in ("name", "hostname", "host", "groups", "group", "groupname")}
+    changed = call.run.inventory.add_host(name, groups, host_vars)
+    return {"add_host": {"host_name": name, "groups": list(groups), "host_vars": host_vars}, "changed": changed}
+
+
+async def group_by(call: ActionCall) -> Result:
+    key = call.args.get("key")
+    if not isinstance(key, str):
+        return {"failed": True, "changed": False, "msg": "the 'key' param is required when using group_by"}
+    parents = call.args.get("parents", ["all"])
+    if isinstance(parents, str):
+        parents = [parents]
+    group = key.replace(" ", "-")
+    changed = call.run.inventory.add_group(group, host=call.host, parents=parents)
+    return {"add_group": group, "parent_groups": list(parents), "changed": changed}
+
+
+async def set_stats(call: ActionCall) -> Result:
+    data = call.args.get("data", {})
+    if isinstance(data, Mapping):
+        stats = call.run.document.custom_stats
+        per_host = bool(call.args.get("per_host", False))
+        target = stats.setdefault(call.host, {}) if per_host else stats.setdefault("_run", {})
+        for key, value in data.items():
+            if call.args.get("aggregate", True) and key in target and isinstance(value, int | float):
+                target[key] += value
+            else:
+                target[key] = value
+    return {"ansible_stats": {"data": data}, "changed": False}
+
+
+async def gather(call: ActionCall) -> Result:
+    facts = await gather_facts(call.run, call.host)
+    return {"ansible_facts": facts, "changed": False}
+
+
+async def wait_for_connection(call: ActionCall) -> Result:
+    conn = call.run.connection(call.host)
+    start = time.time()
+    await conn.connect()
+    return {"changed": False, "elapsed": int(time.time() - start)}
+
+
+CONTROLLER_ACTIONS: dict[str, Action] = {
+    "debug": debug,
+    "set_fact": set_fact,
+    "assert": assert_,
+    "fail": fail,
+    "pause": pause,
+    "meta": meta,
+    "include_tasks": include,
+    "include_role": include,
+    "include_vars": include_vars,
+    "add_host": add_host,
+    "group_by": group_by,
+    "set_stats": set_stats,
+    "gather_facts": gather,
+    "setup": gather,
+    "wait_for_connection": wait_for_connection,
+}

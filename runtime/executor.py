@@ -1,0 +1,495 @@
+"""Running one node on one host: templating, loops, retries, async launch and polling, results.
+
+The order of operations per attempt follows ansible-core's TaskExecutor
+(semantics reference §4): run the action; for ``async > 0, poll > 0`` wait for
+the job; normalise ``failed``/``changed``; record ``attempts``; register; apply
+``changed_when`` then ``failed_when``; then decide ``until``.
+
+Two deliberate improvements (specs/scheduling.md):
+
+* waiting never holds a fork — ``forks`` bounds how many hosts *launch or run*
+  at once, not how many wait for their jobs, so every host's job starts before
+  anyone polls;
+* a poll or a join learns of a job's end when it happens (the supervisor's
+  ``wait``), not at the next interval, and a polled task that times out stops
+  its job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+from playgraph.compiler.ir import Detached, Join, Node, Polled
+from playgraph.compiler.spans import Span
+
+from . import actions
+from .connection.base import Become, Connection, ConnectionError
+from .context import RunContext
+from .jobs import JobError, new_jid
+from .modules import ModuleFailure, TaskContext, get_module
+from .results import Result, is_failed, is_skipped, loop_aggregate, normalize, skipped
+from .templating import OMIT, TemplateError, mark_unsafe
+from .tracing import EventKind
+
+DEFAULT_ASYNC_DIR = "~/.ansible_async"
+_TIMEOUT_MESSAGE = "async task did not complete within the requested time - {limit}s"
+
+
+class _Final(Exception):
+    """The action failed before running (bad arguments, async on an action that cannot):
+    no retries, as ansible-core's AnsibleActionFail."""
+
+    def __init__(self, result: Result) -> None:
+        super().__init__(result.get("msg", ""))
+        self.result = result
+
+
+def _where(span: Span) -> str:
+    return f"The error appears to be in '{span.file}': line {span.line}, column {span.column}"
+
+
+def _failure(message: str, span: Span | None = None) -> Result:
+    return {"failed": True, "changed": False, "msg": message + (f"\n\n{_where(span)}" if span else "")}
+
+
+def _coerce_int(value: Any, field: str) -> int:
+    """ansible-core's integer keyword coercion, with its messages (semantics reference §1.2)."""
+    if isinstance(value, bool):
+        raise _Final(_failure(f"the field '{field}' has an invalid value ({value!r}), and could not be converted to int."))
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise _Final(_failure(f"the field '{field}' has an invalid value ({value}), and could not be converted to int."))
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise _Final(
+            _failure(f"the field '{field}' has an invalid value ({value!r}), and could not be converted to int.")
+        ) from None
+
+
+def _coerce_float(value: Any, field: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise _Final(
+            _failure(f"the field '{field}' has an invalid value ({value!r}), and could not be converted to float.")
+        ) from None
+
+
+class Executor:
+    """Runs nodes on hosts for one run (stateless between calls apart from the shared context)."""
+
+    def __init__(self, run: RunContext) -> None:
+        self.run = run
+
+    # ------------------------------------------------------------------ entry point
+
+    async def run_node(self, node: Node, host: str) -> Result:
+        """The host's final result for ``node`` (also registered, facts applied, events emitted)."""
+        run = self.run
+        state = run.state(host)
+        run.emit(EventKind.NODE_STARTED, node.id, host)
+        try:
+            variables = run.templar.lazy(run.host_layers(host, node))
+            result = await self._run_loop_or_item(node, host, variables)
+        except ConnectionError as error:
+            result = {"unreachable": True, "changed": False, "msg": str(error)}
+        except _Final as final:
+            result = final.result
+        except TemplateError as error:
+            result = _failure(str(error), node.span)
+        if node.register and not result.get("unreachable"):
+            state.registered[node.register] = mark_unsafe(_registered(result))
+        if is_failed(result) and self._ignore_errors(node, host):
+            result["_playgraph_ignored"] = True
+        run.emit(EventKind.NODE_FINISHED, node.id, host, result=result)
+        return result
+
+    def _ignore_errors(self, node: Node, host: str) -> bool:
+        value: bool | str = node.ignore_errors
+        play = self.run.play
+        if value is False and play is not None and play.ignore_errors is not False:
+            value = play.ignore_errors
+        if isinstance(value, str):
+            try:
+                return self.run.templar.evaluate(value, self.run.templar.lazy(self.run.host_layers(host, node)))
+            except TemplateError:
+                return False
+        return bool(value)
+
+    async def _run_loop_or_item(self, node: Node, host: str, variables: Any) -> Result:
+        if node.loop is None:
+            return await self._run_item(node, host, variables)
+        run = self.run
+        loop = node.loop
+        if loop.keyword == "loop":
+            items = run.templar.render(loop.items, variables)
+            if isinstance(items, str):
+                raise _Final(
+                    _failure(f"Invalid data passed to 'loop', it requires a list, got this instead: {items}.", node.span)
+                )
+            if not isinstance(items, list):
+                items = list(items) if isinstance(items, tuple) else [items]
+        else:
+            lookup = loop.keyword.removeprefix("with_")
+            items = run.templar.run_lookup(lookup, loop.items, variables, action=node.action)
+        if not items:
+            return {"changed": False, "skipped": True, "skipped_reason": "No items in the list", "results": []}
+        results: list[Result] = []
+        pause = _coerce_float(run.templar.render(loop.pause, variables), "pause") if loop.pause else 0.0
+        for index, item in enumerate(items):
+            extra: dict[str, Any] = {loop.loop_var: item, "ansible_loop_var": loop.loop_var}
+            if loop.index_var:
+                extra[loop.index_var] = index
+                extra["ansible_index_var"] = loop.index_var
+            if loop.extended:
+                extra["ansible_loop"] = _loop_info(items, index)
+            item_vars = variables.child(extra)
+            result = await self._run_item(node, host, item_vars)
+            result[loop.loop_var] = item
+            result["ansible_loop_var"] = loop.loop_var
+            if loop.index_var:
+                result[loop.index_var] = index
+                result["ansible_index_var"] = loop.index_var
+            if loop.label is not None:
+                with contextlib.suppress(TemplateError):
+                    result["_ansible_item_label"] = run.templar.render(loop.label, item_vars)
+            results.append(result)
+            if result.get("unreachable"):
+                break
+            if pause and index < len(items) - 1:
+                await asyncio.sleep(pause)
+        return loop_aggregate(results)
+
+    # ------------------------------------------------------------------ one item: when, retries
+
+    async def _run_item(self, node: Node, host: str, variables: Any) -> Result:
+        run = self.run
+        templar = run.templar
+        for condition in node.when:
+            if not templar.evaluate(condition, variables):
+                return skipped(condition)
+        if isinstance(node, Join):
+            launch_skip = self._launch_skipped(node, host, variables)
+            if launch_skip is not None:
+                return launch_skip
+        retry = node.retry
+        total = 1
+        delay = 5.0
+        if retry is not None:
+            if retry.retries is not None:
+                total = 1 + max(0, _coerce_int(templar.render(retry.retries, variables), "retries"))
+            elif retry.until:
+                total = 4
+            delay = _coerce_float(templar.render(retry.delay, variables), "delay")
+            delay = 1.0 if delay < 0 else delay
+        result: Result = {}
+        for attempt in range(1, total + 1):
+            try:
+                result = await self._attempt(node, host, variables)
+            except _Final as final:
+                return final.result
+            if result.get("unreachable"):
+                return result
+            normalize(result)
+            if total > 1:
+                result["attempts"] = attempt
+            attempt_vars = variables.child({node.register: result}) if node.register else variables
+            self._apply_conditions(node, result, attempt_vars)
+            if total == 1:
+                return result
+            if retry is not None and retry.until:
+                done = templar.evaluate_all(retry.until, attempt_vars)
+            else:
+                done = not is_failed(result)
+            if done:
+                return result
+            if attempt < total:
+                result["_ansible_retry"] = True
+                result["retries"] = total
+                run.emit(EventKind.RETRY, node.id, host, result=dict(result), attempt=attempt, total=total)
+                result.pop("_ansible_retry")
+                result.pop("retries")
+                await self._delay(node, host, result, delay)
+        result["attempts"] = total - 1
+        result["failed"] = True
+        return result
+
+    def _apply_conditions(self, node: Node, result: Result, variables: Any) -> None:
+        templar = self.run.templar
+        if result.get("skipped"):
+            return
+        if node.changed_when is not None:
+            try:
+                result["changed"] = templar.evaluate_all(node.changed_when, variables)
+            except TemplateError as error:
+                result["failed"] = True
+                result["changed_when_result"] = str(error)
+        if node.failed_when is not None:
+            try:
+                outcome = templar.evaluate_all(node.failed_when, variables)
+                result["failed_when_result"] = outcome
+                result["failed"] = outcome
+            except TemplateError as error:
+                result["failed"] = True
+                result["failed_when_result"] = str(error)
+
+    async def _delay(self, node: Node, host: str, result: Result, delay: float) -> None:
+        """Sleep between attempts; a join wakes early when its job ends."""
+        jid = result.get("ansible_job_id")
+        if isinstance(node, Join) and isinstance(jid, str) and not result.get("finished") and delay > 0:
+            conn, async_dir, become = self._join_target(node, host, self.run.templar.lazy(self.run.host_layers(host, node)))
+            with contextlib.suppress(ConnectionError, JobError):
+                await conn.wait_jobs([jid], timeout=delay, async_dir=async_dir, become=become)
+                return
+        await asyncio.sleep(delay)
+
+    # ------------------------------------------------------------------ one attempt
+
+    async def _attempt(self, node: Node, host: str, variables: Any) -> Result:
+        run = self.run
+        args = run.templar.render(dict(node.args), variables)
+        if not isinstance(args, dict):
+            raise _Final(_failure("module arguments must render to a mapping", node.span))
+        async_limit, poll = self._async_values(node, variables)
+        short = node.action.rsplit(".", 1)[-1]
+        if isinstance(node, Join) or short == "async_status":
+            if async_limit:
+                raise _Final({"failed": True, "changed": False, "msg": "This action (async_status) does not support async."})
+            return await self._async_status(node, host, args, variables)
+        action = actions.CONTROLLER_ACTIONS.get(short) if node.action.startswith(("ansible.builtin.", "ansible.legacy.")) or "." not in node.action else None
+        if action is not None:
+            if async_limit:
+                raise _Final({"failed": True, "changed": False, "msg": f"This action ({short}) does not support async."})
+            return await action(actions.ActionCall(run=run, node=node, host=host, args=args, variables=variables))
+        module = get_module(node.action)
+        if module is None:
+            raise _Final(_failure(f"couldn't resolve module/action '{node.action}'", node.span))
+        delegate = self._delegate(node, variables) or host
+        conn = run.connection(delegate)
+        delegate_vars = variables if delegate == host else run.templar.lazy(run.host_layers(delegate, None))
+        ctx = TaskContext(
+            host=host,
+            action=node.action,
+            args=args,
+            conn=conn,
+            python=str(delegate_vars.get("ansible_python_interpreter") or "/usr/bin/python3"),
+            become=run.become(host, node, variables),
+            check_mode=self._check_mode(node, variables),
+            diff=bool(node.diff) if node.diff is not None else run.options.diff,
+            environment=self._environment(node, variables),
+            base_dir=run.options.playbook_dir,
+            variables=variables,
+            render=run.templar.render,
+            async_dir=self._async_dir(variables),
+        )
+        try:
+            if async_limit and not ctx.check_mode:
+                if not module.supports_async:
+                    raise _Final({"failed": True, "changed": False, "msg": f"This action ({short}) does not support async."})
+                return await self._launch(node, host, module, ctx, async_limit, poll)
+            async with run.forks:
+                await conn.connect()
+                return await module.run(ctx)
+        except ModuleFailure as failure:
+            return dict(failure.result)
+
+    def _async_values(self, node: Node, variables: Any) -> tuple[int, int]:
+        """``async`` and ``poll`` for this host: templated values are decided here, per host."""
+        templar = self.run.templar
+        if isinstance(node, Polled | Detached):
+            limit = _coerce_int(templar.render(node.async_limit, variables), "async_val")
+            poll = 0 if isinstance(node, Detached) else _coerce_int(templar.render(node.poll, variables), "poll")
+            return limit, poll
+        return 0, 0
+
+    def _delegate(self, node: Node, variables: Any) -> str | None:
+        if node.delegate_to is None:
+            return None
+        value = self.run.templar.render(node.delegate_to, variables)
+        return None if value in (None, OMIT, "") else str(value)
+
+    def _check_mode(self, node: Node, variables: Any) -> bool:
+        if node.check_mode is None:
+            return self.run.options.check_mode
+        if isinstance(node.check_mode, str):
+            return self.run.templar.evaluate(node.check_mode, variables)
+        return node.check_mode
+
+    def _environment(self, node: Node, variables: Any) -> dict[str, str]:
+        environment: dict[str, str] = {}
+        play = self.run.play
+        for layer in (*(play.environment if play else ()), *node.environment):
+            rendered = self.run.templar.render(layer, variables)
+            if isinstance(rendered, Mapping):
+                environment.update({str(k): str(v) for k, v in rendered.items() if v is not OMIT})
+        return environment
+
+    def _async_dir(self, variables: Any) -> str:
+        value = variables.get("ansible_async_dir") if isinstance(variables, Mapping) else None
+        return str(value) if value else DEFAULT_ASYNC_DIR
+
+    # ------------------------------------------------------------------ jobs
+
+    async def _launch(self, node: Node, host: str, module: Any, ctx: TaskContext, limit: int, poll: int) -> Result:
+        run = self.run
+        jid = new_jid()
+        spec = module.job(ctx, jid, float(limit))
+        # Launching holds a fork; waiting does not (the deliberate "smart poll").
+        async with run.forks:
+            await ctx.conn.connect()
+            launch = await ctx.conn.start_job(spec)
+        run.emit(EventKind.LAUNCHED, node.id, host, jid=jid, limit=limit, poll=poll)
+        if poll <= 0:
+            return dict(launch)
+        return await self._poll(node, host, ctx.conn, jid, limit, poll, ctx.become, ctx.async_dir)
+
+    async def _poll(
+        self,
+        node: Node,
+        host: str,
+        conn: Connection,
+        jid: str,
+        limit: int,
+        poll: int,
+        become: Become | None,
+        async_dir: str,
+    ) -> Result:
+        run = self.run
+        loop = asyncio.get_running_loop()
+        # The supervisor kills the job at exactly `limit`; the controller waits a
+        # little longer for that record before giving up on the target itself.
+        deadline = loop.time() + limit + run.options.grace
+        status: Result = {}
+        while True:
+            timeout = max(0.0, min(float(poll), deadline - loop.time()))
+            try:
+                status = (await conn.wait_jobs([jid], timeout=timeout, async_dir=async_dir, become=become))[jid]
+            except (ConnectionError, JobError) as error:
+                # A bounce during polling is not fatal until the time runs out (as ansible-core).
+                if loop.time() >= deadline:
+                    return _failure(str(error))
+                await asyncio.sleep(min(float(poll), max(0.0, deadline - loop.time())))
+                continue
+            if status.get("finished"):
+                break
+            run.emit(EventKind.NODE_POLLED, node.id, host, jid=jid, status=dict(status))
+            if loop.time() >= deadline:
+                with contextlib.suppress(ConnectionError, JobError):
+                    await conn.kill_job(jid, async_dir=async_dir, become=become)
+                return {
+                    "failed": True,
+                    "changed": False,
+                    "msg": _TIMEOUT_MESSAGE.format(limit=limit),
+                    "async_result": status,
+                }
+        if status.get("msg") == "Timeout exceeded" and "child_pid" in status:
+            return {
+                "failed": True,
+                "changed": False,
+                "msg": _TIMEOUT_MESSAGE.format(limit=limit),
+                "async_result": status,
+            }
+        # ansible-core 2.11+ removes the job file of a job it polled to the end.
+        with contextlib.suppress(ConnectionError, JobError):
+            await conn.cleanup_job(jid, async_dir=async_dir, become=become)
+        return dict(status)
+
+    def _join_target(self, node: Node, host: str, variables: Any) -> tuple[Connection, str, Become | None]:
+        """Where a join reads its job: the launch's host, user and async dir (it inherits them)."""
+        launch = self._launch_node(node)
+        context_node = launch if launch is not None else node
+        launch_vars = variables
+        if launch is not None:
+            launch_vars = self.run.templar.lazy(self.run.host_layers(host, launch))
+        delegate = self._delegate(context_node, launch_vars) or host
+        return (
+            self.run.connection(delegate),
+            self._async_dir(launch_vars),
+            self.run.become(host, context_node, launch_vars),
+        )
+
+    def _launch_node(self, node: Node) -> Node | None:
+        if not isinstance(node, Join):
+            return None
+        for target in node.waits_on:
+            candidate = self.run.node_index.get(target)
+            if isinstance(candidate, Detached):
+                return candidate
+        return None
+
+    def _launch_skipped(self, node: Join, host: str, variables: Any) -> Result | None:
+        """A join whose launch was skipped on this host is skipped too (it has no job)."""
+        launch = self._launch_node(node)
+        if launch is None or launch.register is None:
+            return None
+        if node.loop is not None:
+            item = variables.get(node.loop.loop_var) if isinstance(variables, Mapping) else None
+            if isinstance(item, Mapping) and item.get("skipped"):
+                return {"changed": False, "skipped": True, "skip_reason": "its job's launch was skipped"}
+            return None
+        registered = self.run.state(host).registered.get(launch.register)
+        if isinstance(registered, Mapping) and is_skipped(registered) and "ansible_job_id" not in registered:
+            return {"changed": False, "skipped": True, "skip_reason": "its job's launch was skipped"}
+        return None
+
+    async def _async_status(self, node: Node, host: str, args: Mapping[str, Any], variables: Any) -> Result:
+        jid = args.get("jid")
+        if jid in (None, ""):
+            raise _Final({"failed": True, "changed": False, "msg": "missing required arguments: jid"})
+        jid = str(jid)
+        mode = args.get("mode", "status")
+        if mode not in ("status", "cleanup"):
+            raise _Final(
+                {"failed": True, "changed": False, "msg": f"value of mode must be one of: status, cleanup, got: {mode}"}
+            )
+        conn, async_dir, become = self._join_target(node, host, variables)
+        await conn.connect()
+        status = (await conn.job_status([jid], async_dir=async_dir, become=become))[jid]
+        if mode == "cleanup":
+            if status.get("msg") == "could not find job":
+                return dict(status)
+            await conn.cleanup_job(jid, async_dir=async_dir, become=become)
+            return {
+                "ansible_job_id": jid,
+                "erased": status.get("results_file"),
+                "changed": False,
+                "started": False,
+                "finished": False,
+                "stdout": "",
+                "stderr": "",
+                "stdout_lines": [],
+                "stderr_lines": [],
+            }
+        if not status.get("finished"):
+            self.run.emit(EventKind.NODE_POLLED, node.id, host, jid=jid, status=dict(status))
+        return dict(status)
+
+
+def _registered(result: Result) -> Result:
+    return {k: v for k, v in result.items() if not k.startswith("_playgraph")}
+
+
+def _loop_info(items: list[Any], index: int) -> dict[str, Any]:
+    length = len(items)
+    return {
+        "allitems": items,
+        "index": index + 1,
+        "index0": index,
+        "revindex": length - index,
+        "revindex0": length - index - 1,
+        "first": index == 0,
+        "last": index == length - 1,
+        "length": length,
+        "previtem": items[index - 1] if index > 0 else None,
+        "nextitem": items[index + 1] if index < length - 1 else None,
+    }
+
+
+__all__ = ["DEFAULT_ASYNC_DIR", "Executor"]

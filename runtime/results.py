@@ -1,0 +1,234 @@
+"""Results in Ansible's shapes: per task and host, loop aggregates, stats, and the JSON document.
+
+A result is a plain dict with Ansible's keys (``rc``, ``stdout``, ``stderr``,
+``changed``, ``failed``, ``msg``, ``ansible_job_id``, ``started``, ``finished``,
+``attempts``, ``skipped``, ``unreachable``...), so tools that read Ansible's
+JSON read ours.  The run document is shaped as the ``ansible.posix.json`` stdout
+callback's: ``plays[].tasks[].hosts{}`` and ``stats{}``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Result = dict[str, Any]
+
+# Keys the display and the JSON document never show (Ansible strips them too).
+_INTERNAL_PREFIX = "_playgraph"
+
+
+def is_failed(result: Mapping[str, Any]) -> bool:
+    """Failed as Ansible's TaskResult sees it: ``failed_when_result`` wins over ``failed``."""
+    if "failed_when_result" in result:
+        return bool(result["failed_when_result"])
+    if result.get("results") and isinstance(result["results"], list) and "failed" not in result:
+        return any(is_failed(item) for item in result["results"] if isinstance(item, Mapping))
+    return bool(result.get("failed", False))
+
+
+def is_changed(result: Mapping[str, Any]) -> bool:
+    return bool(result.get("changed", False))
+
+
+def is_skipped(result: Mapping[str, Any]) -> bool:
+    if result.get("results") and isinstance(result["results"], list):
+        items = [r for r in result["results"] if isinstance(r, Mapping)]
+        return bool(items) and all(r.get("skipped") for r in items)
+    return bool(result.get("skipped", False))
+
+
+def is_unreachable(result: Mapping[str, Any]) -> bool:
+    return bool(result.get("unreachable", False))
+
+
+def normalize(result: Result) -> Result:
+    """Ansible's post-run defaults: ``failed`` from ``rc`` when absent, ``changed`` false when absent."""
+    if "failed" not in result:
+        rc = result.get("rc")
+        result["failed"] = rc not in (0, "0", None) if "rc" in result else False
+    result.setdefault("changed", False)
+    return result
+
+
+def skipped(condition: object) -> Result:
+    return {
+        "changed": False,
+        "skipped": True,
+        "skip_reason": "Conditional result was False",
+        "false_condition": condition,
+    }
+
+
+def loop_aggregate(items: list[Result]) -> Result:
+    """The registered value of a looped task (``results`` list plus the summary keys)."""
+    failed = any(is_failed(item) for item in items)
+    result: Result = {
+        "changed": any(is_changed(item) for item in items),
+        "results": items,
+        "skipped": bool(items) and all(item.get("skipped") for item in items),
+    }
+    if failed:
+        result["failed"] = True
+        result["msg"] = "One or more items failed"
+    else:
+        result["msg"] = "All items completed"
+    if not items:
+        result["skipped"] = True
+        result["skipped_reason"] = "No items in the list"
+    return result
+
+
+def public(result: Mapping[str, Any]) -> Result:
+    """The result without playgraph-internal keys."""
+    return {k: v for k, v in result.items() if not k.startswith(_INTERNAL_PREFIX)}
+
+
+# --------------------------------------------------------------------------- stats and document
+
+
+@dataclass(slots=True)
+class HostStats:
+    """The recap counters of one host (Ansible's ``stats`` entry)."""
+
+    ok: int = 0
+    changed: int = 0
+    failures: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "changed": self.changed,
+            "failures": self.failures,
+            "ignored": self.ignored,
+            "ok": self.ok,
+            "rescued": self.rescued,
+            "skipped": self.skipped,
+            "unreachable": self.unreachable,
+        }
+
+
+def count(stats: HostStats, result: Mapping[str, Any], *, ignore_errors: bool) -> None:
+    """Add one task result to a host's recap the way Ansible's callbacks count it."""
+    if is_unreachable(result):
+        if ignore_errors:
+            stats.ignored += 1
+        else:
+            stats.unreachable += 1
+        return
+    if is_failed(result):
+        if ignore_errors:
+            stats.ignored += 1
+            stats.ok += 1
+            if is_changed(result):
+                stats.changed += 1
+        else:
+            stats.failures += 1
+        return
+    if is_skipped(result):
+        stats.skipped += 1
+        return
+    stats.ok += 1
+    if is_changed(result):
+        stats.changed += 1
+
+
+def utc_stamp(moment: datetime.datetime | None = None) -> str:
+    moment = moment or datetime.datetime.now(datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    id: str
+    name: str
+    path: str
+    start: str
+    end: str = ""
+    hosts: dict[str, Result] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hosts": self.hosts,
+            "task": {
+                "duration": {"end": self.end or self.start, "start": self.start},
+                "id": self.id,
+                "name": self.name,
+                "path": self.path,
+            },
+        }
+
+
+@dataclass(slots=True)
+class PlayRecord:
+    id: str
+    name: str
+    path: str
+    start: str
+    end: str = ""
+    tasks: list[TaskRecord] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "play": {
+                "duration": {"end": self.end or self.start, "start": self.start},
+                "id": self.id,
+                "name": self.name,
+                "path": self.path,
+            },
+            "tasks": [task.to_json() for task in self.tasks],
+        }
+
+
+class RunDocument:
+    """Builds the ``ansible.posix.json``-shaped document of a run."""
+
+    def __init__(self) -> None:
+        self.plays: list[PlayRecord] = []
+        self.stats: dict[str, HostStats] = {}
+        self.custom_stats: dict[str, Any] = {}
+        self._tasks: dict[str, TaskRecord] = {}
+
+    @staticmethod
+    def new_id() -> str:
+        return str(uuid.uuid4())
+
+    def start_play(self, name: str, path: str) -> PlayRecord:
+        record = PlayRecord(id=self.new_id(), name=name, path=path, start=utc_stamp())
+        self.plays.append(record)
+        self._tasks = {}
+        return record
+
+    def end_play(self) -> None:
+        if self.plays:
+            self.plays[-1].end = utc_stamp()
+        for record in self._tasks.values():
+            record.end = record.end or utc_stamp()
+
+    def task(self, key: str, name: str, path: str) -> TaskRecord:
+        """The record of a task in the current play (one per node; loops share it)."""
+        record = self._tasks.get(key)
+        if record is None:
+            record = TaskRecord(id=self.new_id(), name=name, path=path, start=utc_stamp())
+            self._tasks[key] = record
+            self.plays[-1].tasks.append(record)
+        return record
+
+    def host_stats(self, host: str) -> HostStats:
+        if host not in self.stats:
+            self.stats[host] = HostStats()
+        return self.stats[host]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "custom_stats": self.custom_stats,
+            "global_custom_stats": {},
+            "plays": [play.to_json() for play in self.plays],
+            "stats": {host: stats.to_json() for host, stats in sorted(self.stats.items())},
+        }

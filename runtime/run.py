@@ -1,0 +1,106 @@
+"""Entry points of the runtime: connections by inventory variables, and running a graph."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TextIO
+
+import yaml
+
+from playgraph.compiler.ir import Graph
+from playgraph.grammar import ArgsSyntaxError, parse_args
+
+from .connection.base import Connection, ConnectionError
+from .connection.local import LocalConnection
+from .context import ConnectionFactory, RunContext, RunOptions
+from .display import Display
+from .inventory import Inventory
+from .scheduler import RunOutcome, Scheduler
+from .tracing import Event, Tracer
+
+LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+class UnsupportedConnection:
+    """A placeholder for a connection type this build cannot open: every use is unreachable."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        self.host = host
+        self.reason = reason
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        async def fail(*args: Any, **kwargs: Any) -> Any:
+            raise ConnectionError(self.reason)
+
+        return fail
+
+
+def default_connect(host: str, variables: Mapping[str, Any]) -> Connection:
+    """The connection ansible would use for ``host``: ``ansible_connection``, else ssh (local for localhost)."""
+    kind = variables.get("ansible_connection")
+    if kind in (None, "smart"):
+        kind = "local" if host in LOCAL_NAMES else "ssh"
+    if kind == "local":
+        return LocalConnection(host)
+    if kind in ("ssh", "paramiko", "paramiko_ssh"):
+        try:
+            from .connection.ssh import SSHConnection
+        except ImportError:
+            return UnsupportedConnection(host, "the ssh connection is not available in this build")  # type: ignore[return-value]
+        return SSHConnection(host, variables)
+    return UnsupportedConnection(host, f"connection type '{kind}' is not supported by playgraph")  # type: ignore[return-value]
+
+
+def parse_extra_vars(values: Sequence[str], *, base_dir: str = ".") -> dict[str, Any]:
+    """``-e``: ``key=value`` pairs, ``@file`` (YAML/JSON), or inline YAML/JSON; later wins."""
+    merged: dict[str, Any] = {}
+    for value in values:
+        text = value.strip()
+        if text.startswith("@"):
+            path = os.path.join(base_dir, text[1:]) if not os.path.isabs(text[1:]) else text[1:]
+            with open(path, encoding="utf-8") as handle:
+                data = yaml.safe_load(handle) or {}
+        elif text.startswith(("{", "[")):
+            data = yaml.safe_load(text)
+        else:
+            try:
+                data = parse_args(text, raw_params=False).as_dict()
+            except ArgsSyntaxError as error:
+                raise ValueError(f"invalid extra vars {value!r}: {error.message}") from None
+            data.pop("_raw_params", None)
+        if not isinstance(data, dict):
+            raise ValueError(f"extra vars must be a mapping: {value!r}")
+        merged.update(data)
+    return merged
+
+
+async def run_graph(
+    graph: Graph,
+    inventory: Inventory,
+    options: RunOptions,
+    *,
+    connect: ConnectionFactory = default_connect,
+    subscribers: Sequence[Callable[[Event], None]] = (),
+    display_stream: TextIO | None = None,
+    rng: random.Random | None = None,
+) -> RunOutcome:
+    tracer = Tracer(subscribers)
+    run = RunContext(inventory=inventory, options=options, connect=connect, tracer=tracer, rng=rng)
+    scheduler = Scheduler(graph, run)
+    if display_stream is not None:
+        tracer.subscribe(
+            Display(run.node_index, display_stream, verbosity=options.verbosity, stats=run.document.stats)
+        )
+    return await scheduler.execute()
+
+
+def run_graph_sync(graph: Graph, inventory: Inventory, options: RunOptions, **kwargs: Any) -> RunOutcome:
+    return asyncio.run(run_graph(graph, inventory, options, **kwargs))
+
+
+def dump_document(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, indent=4, sort_keys=True, default=str) + "\n"

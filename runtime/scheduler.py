@@ -1,0 +1,460 @@
+"""The scheduler: plays, batches, strategies, blocks, handlers, includes — on asyncio.
+
+It sleeps and reads time only through the event loop, so the property tests run
+it on the virtual-time loop (`vclock`) against a scripted fake connection.
+
+Each host walks the play's steps through its own generator (`_walk`), which
+yields the next node and receives that node's result: a failure inside a block
+jumps to its ``rescue``, ``always`` runs regardless, an include splices in the
+steps compiled for that host.  The strategies only decide *when* each host
+advances:
+
+* ``linear`` — lock-step: among the active hosts' next nodes, the earliest in
+  program order runs on every host waiting at it, and all of them finish before
+  anything later starts (Ansible's "every host finishes task N before any starts
+  N+1");
+* ``free`` — every host advances on its own.
+
+``forks`` bounds how many hosts launch or run an action at once (a semaphore in
+the executor); waiting for a job does not hold a fork.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from playgraph.compiler.ir import BlockStep, Graph, Node, Play, Section, Step, iter_nodes
+from playgraph.compiler.lower import compile_role, compile_task_file
+
+from .context import RunContext
+from .executor import Executor
+from .facts import gather_facts
+from .results import Result, count, is_changed, is_failed, is_unreachable
+from .templating import TemplateError
+from .tracing import EventKind
+
+OrderKey = tuple[int, ...]
+
+
+class _HostFailed(Exception):
+    """Raised into a host's walk when one of its nodes failed (not ignored)."""
+
+    def __init__(self, node: Node, result: Result) -> None:
+        super().__init__(node.id)
+        self.node = node
+        self.result = result
+
+
+@dataclass(slots=True)
+class _Cursor:
+    """A host's position in a section: its walk generator and the node it waits at."""
+
+    host: str
+    walk: Generator[tuple[Node, OrderKey], Result, None]
+    current: tuple[Node, OrderKey] | None = None
+
+    def start(self) -> None:
+        self.current = next(self.walk, None)
+
+    def advance(self, result: Result) -> None:
+        try:
+            self.current = self.walk.send(result)
+        except StopIteration:
+            self.current = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """How a run ended: the exit code as ansible-playbook's (bit flags) and the document."""
+
+    exit_code: int
+    document: dict[str, Any]
+
+
+class Scheduler:
+    """Runs a compiled graph against an inventory."""
+
+    def __init__(self, graph: Graph, run: RunContext) -> None:
+        self.graph = graph
+        self.run = run
+        self.executor = Executor(run)
+        self.run.node_index.update(graph.node_index())
+        self._order: dict[str, OrderKey] = {}
+        self._play_aborted = False
+
+    # ------------------------------------------------------------------ the run
+
+    async def execute(self) -> RunOutcome:
+        run = self.run
+        try:
+            for play in self.graph.plays:
+                await self._play(play)
+        finally:
+            await run.close()
+        run.emit(EventKind.RUN_FINISHED)
+        failed = any(state.failed for state in run.states.values())
+        unreachable = any(state.unreachable for state in run.states.values())
+        code = (2 if failed else 0) | (4 if unreachable else 0)
+        return RunOutcome(exit_code=code, document=run.document.to_json())
+
+    async def _play(self, play: Play) -> None:
+        run = self.run
+        run.play = play
+        run.vars_files = self._vars_files(play)
+        self._order = {}
+        for position, node in enumerate(
+            node for section, steps in play.sections() for node in iter_nodes(steps)
+        ):
+            self._order[node.id] = (position,)
+        pattern = run.templar.render(play.hosts, run.options.extra_vars)
+        selected = run.inventory.select(str(pattern), limit=run.options.limit, order=play.order or "inventory", rng=run.rng)
+        hosts = [h for h in selected if not (run.state(h).failed or run.state(h).unreachable)]
+        run.play_hosts = hosts
+        run.document.start_play(play.name or play.hosts, f"{play.span.file}:{play.span.line}")
+        run.emit(EventKind.PLAY_STARTED, data_name=play.name or play.hosts, play=play.id, hosts=list(hosts))
+        if not hosts:
+            run.document.end_play()
+            run.emit(EventKind.PLAY_FINISHED, play=play.id)
+            return
+        for batch in self._batches(play, hosts):
+            run.batch = batch
+            for host in batch:
+                run.state(host).ended = False
+            await self._batch(play, batch)
+            if self._play_aborted:
+                break
+        run.document.end_play()
+        run.emit(EventKind.PLAY_FINISHED, play=play.id)
+
+    def _vars_files(self, play: Play) -> dict[str, Any]:
+        import yaml
+
+        merged: dict[str, Any] = {}
+        for name in play.vars_files:
+            path = name if os.path.isabs(name) else os.path.join(self.run.options.playbook_dir, name)
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    data = yaml.safe_load(handle) or {}
+            except (OSError, yaml.YAMLError):
+                continue
+            if isinstance(data, dict):
+                merged.update(data)
+        return merged
+
+    def _batches(self, play: Play, hosts: list[str]) -> Iterable[list[str]]:
+        """``serial``: batch sizes (counts or percentages; the last one repeats)."""
+        if not play.serial:
+            yield hosts
+            return
+        sizes: list[int] = []
+        for value in play.serial:
+            rendered = self.run.templar.render(value, self.run.options.extra_vars)
+            text = str(rendered).strip()
+            if text.endswith("%"):
+                size = int(math.floor(float(text[:-1]) / 100 * len(hosts)))
+            else:
+                size = int(text)
+            sizes.append(max(1, size) if size != 0 else len(hosts))
+        start = 0
+        index = 0
+        while start < len(hosts):
+            size = sizes[min(index, len(sizes) - 1)]
+            yield hosts[start : start + size]
+            start += size
+            index += 1
+
+    async def _batch(self, play: Play, batch: list[str]) -> None:
+        run = self.run
+        self._play_aborted = False
+        gather = play.gather_facts
+        if isinstance(gather, str):
+            gather = run.templar.evaluate(gather, run.options.extra_vars)
+        if gather:
+            await self._gather(batch)
+        for section in (Section.PRE_TASKS, Section.TASKS, Section.POST_TASKS):
+            steps = {Section.PRE_TASKS: play.pre_tasks, Section.TASKS: play.tasks, Section.POST_TASKS: play.post_tasks}[section]
+            if steps:
+                await self._section(play, steps, batch)
+            await self._flush_handlers(play, batch)
+            if self._play_aborted:
+                return
+
+    async def _gather(self, batch: list[str]) -> None:
+        run = self.run
+
+        async def one(host: str) -> None:
+            run.emit(EventKind.NODE_STARTED, "gather_facts", host)
+            try:
+                async with run.forks:
+                    facts = await gather_facts(run, host)
+                result: Result = {"ansible_facts": facts, "changed": False}
+            except Exception as error:  # noqa: BLE001 - any failure to reach the host is "unreachable"
+                result = {"unreachable": True, "changed": False, "msg": str(error)}
+            self._account(host, _GATHER, result)
+            run.emit(EventKind.NODE_FINISHED, "gather_facts", host, result=result)
+
+        await asyncio.gather(*(one(h) for h in batch if run.state(h).active))
+
+    # ------------------------------------------------------------------ a section
+
+    async def _section(self, play: Play, steps: tuple[Step, ...], batch: list[str]) -> None:
+        cursors = {h: _Cursor(h, self._walk(steps, h)) for h in batch if self.run.state(h).active}
+        for cursor in cursors.values():
+            cursor.start()
+        strategy = play.strategy or "linear"
+        if strategy == "free":
+            ready = self.run.rng.sample(list(cursors.values()), len(cursors))
+            await asyncio.gather(*(self._free(play, cursor) for cursor in ready))
+        else:
+            await self._linear(play, cursors)
+
+    async def _linear(self, play: Play, cursors: dict[str, _Cursor]) -> None:
+        run = self.run
+        while True:
+            waiting = {
+                h: c.current
+                for h, c in cursors.items()
+                if c.current is not None and run.state(h).active
+            }
+            if not waiting:
+                return
+            # The earliest node in program order runs next, on every host waiting
+            # at that very node (hosts that included different files may share
+            # an order key but not a node).
+            node, _ = min(waiting.values(), key=lambda entry: (entry[1], entry[0].id))
+            group = [h for h, (other, _) in waiting.items() if other.id == node.id]
+            results = await self._run_on(play, node, group)
+            if any(r.get("_playgraph_meta") == "flush_handlers" for r in results.values()):
+                await self._flush_handlers(play, group)
+            for host in group:
+                cursors[host].advance(results[host])
+            if self._check_failures(play, node, group, results):
+                return
+
+    async def _free(self, play: Play, cursor: _Cursor) -> None:
+        run = self.run
+        while cursor.current is not None and run.state(cursor.host).active:
+            node, _ = cursor.current
+            results = await self._run_on(play, node, [cursor.host])
+            if results[cursor.host].get("_playgraph_meta") == "flush_handlers":
+                await self._flush_handlers(play, [cursor.host])
+            cursor.advance(results[cursor.host])
+            if self._check_failures(play, node, [cursor.host], results):
+                return
+
+    def _check_failures(self, play: Play, node: Node, group: list[str], results: dict[str, Result]) -> bool:
+        """``any_errors_fatal`` and ``max_fail_percentage``: True when the play must stop."""
+        run = self.run
+        failed_now = [h for h in group if run.state(h).failed]
+        fatal = node.any_errors_fatal if node.any_errors_fatal is not None else play.any_errors_fatal
+        if failed_now and fatal is True:
+            self._abort_batch()
+            return True
+        if play.max_fail_percentage is not None and isinstance(play.max_fail_percentage, float):
+            batch = run.batch
+            failed = sum(1 for h in batch if run.state(h).failed or run.state(h).unreachable)
+            if batch and failed * 100.0 / len(batch) > play.max_fail_percentage:
+                self._abort_batch()
+                return True
+        return False
+
+    def _abort_batch(self) -> None:
+        for host in self.run.batch:
+            state = self.run.state(host)
+            if state.active:
+                state.failed = True
+        self._play_aborted = True
+
+    # ------------------------------------------------------------------ running a node on hosts
+
+    async def _run_on(self, play: Play, node: Node, hosts: list[str]) -> dict[str, Result]:
+        run = self.run
+        run_once = node.run_once if node.run_once is not None else play.run_once
+        if isinstance(run_once, str):
+            run_once = run.templar.evaluate(run_once, run.templar.lazy(run.host_layers(hosts[0], node)))
+        if run_once and (play.strategy or "linear") != "free":
+            first = hosts[0]
+            result = await self.executor.run_node(node, first)
+            results = {first: result}
+            for other in hosts[1:]:
+                # ansible-core hands the one result to every host of the batch.
+                copy = dict(result)
+                results[other] = copy
+                if node.register:
+                    run.state(other).registered[node.register] = run.state(first).registered.get(node.register)
+                run.emit(EventKind.NODE_FINISHED, node.id, other, result=copy)
+        else:
+            throttle = node.throttle if node.throttle is not None else play.throttle
+            limit = int(run.templar.render(throttle, run.options.extra_vars)) if throttle else 0
+            # The order in which ready hosts start comes from the injected Random,
+            # so property tests can explore (and shrink) interleavings.
+            ready = run.rng.sample(hosts, len(hosts))
+            if limit and limit < len(hosts):
+                semaphore = asyncio.Semaphore(limit)
+
+                async def bounded(host: str) -> Result:
+                    async with semaphore:
+                        return await self.executor.run_node(node, host)
+
+                values = await asyncio.gather(*(bounded(h) for h in ready))
+            else:
+                values = await asyncio.gather(*(self.executor.run_node(node, h) for h in ready))
+            results = {host: dict(zip(ready, values, strict=True))[host] for host in hosts}
+        for host, result in results.items():
+            self._after(play, node, host, result)
+        return results
+
+    def _after(self, play: Play, node: Node, host: str, result: Result) -> None:
+        """Account the result, mark failures, notify handlers, act on meta."""
+        run = self.run
+        state = run.state(host)
+        ignore_unreachable = node.ignore_unreachable is True or play.ignore_unreachable is True
+        if is_unreachable(result) and not ignore_unreachable:
+            state.unreachable = True
+        elif is_failed(result) and not self._ignored(result):
+            result["_playgraph_failed"] = True
+        if is_changed(result) and not is_failed(result) and node.notify:
+            for name in node.notify:
+                state.notified[name] = None
+        meta = result.get("_playgraph_meta")
+        if meta == "end_host":
+            state.ended = True
+        elif meta in ("end_play", "end_batch"):
+            for other in run.batch:
+                run.state(other).ended = True
+            if meta == "end_play":
+                self._play_aborted = True
+        elif meta == "clear_host_errors":
+            for other in run.play_hosts:
+                run.state(other).failed = False
+        self._account(host, node, result)
+
+    @staticmethod
+    def _ignored(result: Result) -> bool:
+        return bool(result.get("_playgraph_ignored"))
+
+    def _account(self, host: str, node: Node | _Gather, result: Result) -> None:
+        run = self.run
+        ignore = self._ignored(result)
+        count(run.document.host_stats(host), result, ignore_errors=ignore)
+        if isinstance(node, Node):
+            record = run.document.task(node.id, node.display_name, f"{node.span.file}:{node.span.line}")
+        else:
+            record = run.document.task("gather_facts", "Gathering Facts", "")
+        record.hosts[host] = {
+            "_ansible_no_log": bool(isinstance(node, Node) and node.no_log is True),
+            "action": node.action.rsplit(".", 1)[-1] if isinstance(node, Node) else "gather_facts",
+            **{k: v for k, v in result.items() if not k.startswith("_playgraph")},
+        }
+
+    # ------------------------------------------------------------------ a host's walk
+
+    def _walk(self, steps: tuple[Step, ...], host: str) -> Generator[tuple[Node, OrderKey], Result, None]:
+        """The host's path through ``steps``; raises nothing out (failures end the walk)."""
+        state = self.run.state(host)
+        try:
+            yield from self._steps(steps, host)
+        except _HostFailed:
+            state.failed = True
+
+    def _steps(self, steps: Sequence[Step], host: str) -> Generator[tuple[Node, OrderKey], Result, None]:
+        for step in steps:
+            if isinstance(step, BlockStep):
+                yield from self._block(step, host)
+                continue
+            result = yield step, self._order.get(step.id, (0,))
+            if result.get("_playgraph_failed"):
+                raise _HostFailed(step, result)
+            included = result.get("_playgraph_include")
+            if included:
+                yield from self._steps(self._include(step, host, included), host)
+
+    def _block(self, block: BlockStep, host: str) -> Generator[tuple[Node, OrderKey], Result, None]:
+        run = self.run
+        state = run.state(host)
+        failure: _HostFailed | None = None
+        try:
+            yield from self._steps(block.block, host)
+        except _HostFailed as error:
+            failure = error
+        if failure is not None and block.rescue:
+            state.facts["ansible_failed_task"] = {"name": failure.node.display_name, "action": failure.node.action}
+            state.facts["ansible_failed_result"] = failure.result
+            run.document.host_stats(host).rescued += 1
+            try:
+                yield from self._steps(block.rescue, host)
+                failure = None
+            except _HostFailed as error:
+                failure = error
+        if block.always and not state.unreachable:
+            yield from self._steps(block.always, host)
+        if failure is not None:
+            raise failure
+
+    def _include(self, node: Node, host: str, spec: dict[str, Any]) -> tuple[Step, ...]:
+        """Compile an include for this host (the file name may differ per host)."""
+        base = self.run.options.playbook_dir
+        prefix = f"{node.id}.include"
+        if "role" in spec:
+            steps, _handlers, diagnostics = compile_role(
+                spec["role"], id_prefix=prefix, base_dir=base, tasks_from=str(spec["args"].get("tasks_from", "main"))
+            )
+        else:
+            target = spec["file"]
+            path = target
+            if not os.path.isabs(target):
+                here = os.path.dirname(node.span.file) or "."
+                path = os.path.join(here, target)
+                if not os.path.exists(path):
+                    path = os.path.join(base, target)
+            steps, diagnostics = compile_task_file(path, id_prefix=f"{prefix}[{os.path.basename(target)}]")
+        errors = [d for d in diagnostics if d.severity.value == "error"]
+        if errors:
+            first = errors[0]
+            raise _HostFailed(
+                node,
+                {"failed": True, "msg": f"{first.span.file}:{first.span.line}:{first.span.column}: {first.message}"},
+            )
+        parent = self._order.get(node.id, (0,))
+        for position, inner in enumerate(iter_nodes(steps)):
+            self.run.node_index[inner.id] = inner
+            self._order[inner.id] = (*parent, position)
+        return steps
+
+    # ------------------------------------------------------------------ handlers
+
+    async def _flush_handlers(self, play: Play, batch: list[str]) -> None:
+        run = self.run
+        handlers = list(iter_nodes(play.handlers))
+        if not handlers:
+            return
+        for handler in handlers:
+            names = {handler.name, *handler.listen} - {None}
+            hosts = [
+                h
+                for h in batch
+                if (run.state(h).active or play.force_handlers is True)
+                and not run.state(h).unreachable
+                and any(name in run.state(h).notified for name in names)
+            ]
+            if hosts:
+                await self._run_on(play, handler, hosts)
+        for host in batch:
+            run.state(host).notified.clear()
+
+
+class _Gather:
+    """The implicit fact-gathering task, for accounting."""
+
+    action = "gather_facts"
+
+
+_GATHER = _Gather()
+
+
+__all__ = ["RunOutcome", "Scheduler"]
