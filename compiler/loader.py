@@ -232,7 +232,7 @@ class _Abort(Exception):
 @dataclass(slots=True)
 class _Frame:
     kind: str  # "seq" or "map"
-    start: yaml.Mark
+    start: Any  # a parser Mark
     anchor: str | None
     items: list[YNode] = field(default_factory=list)
 
@@ -283,8 +283,9 @@ class _Builder:
         self._resolver = yaml.resolver.Resolver()
         self._constructor = yaml.constructor.SafeConstructor()
 
-    def span(self, start: yaml.Mark, end: yaml.Mark) -> Span:
-        return self.source.span(start.index, end.index)
+    def span(self, start: Any, end: Any) -> Span:
+        # Marks are typed loosely: the C and Python parsers have different Mark classes.
+        return self.source.span_of_marks(start.index, start.line, start.column, end.index)
 
     def build(self, events: Iterator[yaml.Event]) -> YNode | None:
         stack: list[_Frame] = []
@@ -349,7 +350,7 @@ class _Builder:
     def _scalar(self, event: yaml.ScalarEvent) -> YScalar:
         tag = event.tag
         if tag is None or tag == "!":
-            tag = self._resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
+            tag = self._resolver.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
         value: Scalar
         if tag in (
             "tag:yaml.org,2002:int",
@@ -359,7 +360,7 @@ class _Builder:
         ):
             try:
                 constructed = self._constructor.construct_object(
-                    yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark)
+                    yaml.ScalarNode(tag, event.value)
                 )
             except yaml.YAMLError:
                 constructed = event.value
@@ -377,10 +378,10 @@ class _Builder:
             tag=tag,
             style=event.style,
             span=self.span(event.start_mark, event.end_mark),
-            char_start=event.start_mark.index,
+            char_start=event.start_mark.index if event.start_mark is not None else 0,
         )
 
-    def _mapping(self, frame: _Frame, end: yaml.Mark) -> YMap:
+    def _mapping(self, frame: _Frame, end: Any) -> YMap:
         items = frame.items
         entries: list[YEntry] = []
         index: dict[object, YEntry] = {}

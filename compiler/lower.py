@@ -653,11 +653,11 @@ class _Compiler:
         if isinstance(value, YMap):
             module_node = value.get("module")
             if isinstance(module_node, YScalar) and isinstance(module_node.value, str):
-                rest = YMap(
+                remaining = YMap(
                     entries=tuple(e for e in value.entries if e.key.value != "module"),
                     span=value.span,
                 )
-                return module_node.value, rest
+                return module_node.value, remaining
         ctx.report(codes.SCHEMA_BAD_VALUE, value.span, f"'{entry.key.value}' must name a module")
         return None, None
 
@@ -1341,8 +1341,10 @@ class _Compiler:
         for dep in deps if isinstance(deps, list) else []:
             if isinstance(dep, str):
                 names.append(dep)
-            elif isinstance(dep, dict) and isinstance(dep.get("role", dep.get("name")), str):
-                names.append(dep.get("role", dep.get("name")))
+            elif isinstance(dep, dict):
+                name = dep.get("role", dep.get("name"))
+                if isinstance(name, str):
+                    names.append(name)
         return names
 
     # ------------------------------------------------------------------ play-level checks

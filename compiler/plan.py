@@ -198,7 +198,8 @@ def _play_from_json(data: Any, index: int) -> Play:
             kwargs["edges"] = tuple(_edge_from_json(e, where) for e in data.get("edges", []))
         elif f.name in data:
             kwargs[f.name] = _decode(hints[f.name], data[f.name], f"{where}.{f.name}")
-    return _construct(Play, kwargs, where)
+    play: Play = _construct(Play, kwargs, where)
+    return play
 
 
 def _edge_from_json(raw: Any, where: str) -> Edge:
@@ -223,7 +224,8 @@ def _node_from_json(raw: Any, where: str) -> Node:
         key = _RENAMED.get(f.name, f.name)
         if key in raw:
             kwargs[f.name] = _decode(hints[f.name], raw[key], f"{where}.{key}")
-    return _construct(cls, kwargs, where)
+    node: Node = _construct(cls, kwargs, where)
+    return node
 
 
 def _construct(cls: type[Any], kwargs: dict[str, Any], where: str) -> Any:

@@ -60,11 +60,13 @@ class SourceText:
     offsets, so each line's byte offset is kept and the column's UTF-8 length added.
     """
 
-    __slots__ = ("_line_byte_starts", "_line_char_starts", "lines", "path", "text")
+    __slots__ = ("_line_byte_starts", "_line_char_starts", "ascii", "lines", "path", "text")
 
     def __init__(self, path: str, text: str) -> None:
         self.path = path
         self.text = text
+        self.ascii = text.isascii()
+        """Character and byte offsets coincide: spans need no conversion (the common case)."""
         self.lines = text.split("\n")
         self._line_char_starts: list[int] = []
         self._line_byte_starts: list[int] = []
@@ -101,6 +103,19 @@ class SourceText:
             end=self.byte_offset(end_line, end_col),
             line=start_line + 1,
             column=start_col + 1,
+        )
+
+    def span_of_marks(self, start: int, line: int, column: int, end: int) -> Span:
+        """A span from a YAML parser's marks (character index, 0-based line and column)."""
+        if self.ascii:
+            return Span(file=self.path, start=start, end=max(start, end), line=line + 1, column=column + 1)
+        end_line, end_col = self.line_col(max(start, end))
+        return Span(
+            file=self.path,
+            start=self.byte_offset(line, column),
+            end=self.byte_offset(end_line, end_col),
+            line=line + 1,
+            column=column + 1,
         )
 
     def span_at(self, line: int, column: int, length: int = 1) -> Span:

@@ -49,13 +49,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def forks_from(args: argparse.Namespace) -> int:
-    forks = args.forks
-    if forks is None:
-        try:
-            forks = int(os.environ.get("ANSIBLE_FORKS", "5"))
-        except ValueError:
-            forks = 5
-    return forks
+    if args.forks is not None:
+        return int(args.forks)
+    try:
+        return int(os.environ.get("ANSIBLE_FORKS", "5"))
+    except ValueError:
+        return 5
 
 
 def load_graph(path: str, compile_options: CompileOptions) -> tuple[Graph, str]:
@@ -127,4 +126,4 @@ def cmd_run(args: argparse.Namespace, compile_options: CompileOptions) -> int:
     )
     if args.json:
         sys.stdout.write(dump_document(outcome.document))
-    return outcome.exit_code
+    return int(outcome.exit_code)

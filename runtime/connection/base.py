@@ -125,7 +125,7 @@ class Connection(Protocol):
         timeout: float,
         async_dir: str = "~/.ansible_async",
         become: Become | None = None,
-    ) -> dict[str, dict[str, Any] | None]:
+    ) -> dict[str, dict[str, Any]]:
         """Return as soon as *any* of the jobs has finished, or after ``timeout`` seconds.
 
         The supervisor reports completion as it happens, so a poller learns of it

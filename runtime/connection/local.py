@@ -458,7 +458,7 @@ class LocalConnection:
     def _shaped(
         client: SupervisorClient,
         raws: Mapping[str, Any],
-    ) -> dict[str, dict[str, Any] | None]:
+    ) -> dict[str, dict[str, Any]]:
         # A missing job is ansible-core's "could not find job" record, not None,
         # so every caller gets the same shape async_status returns.
         return {jid: status_record(jid, raw, client.results_file(jid)) for jid, raw in raws.items()}
@@ -503,10 +503,10 @@ class LocalConnection:
         *,
         async_dir: str = "~/.ansible_async",
         become: Become | None = None,
-    ) -> dict[str, dict[str, Any] | None]:
+    ) -> dict[str, dict[str, Any]]:
         """``async_status``-shaped records (`jobs.status_record`); "could not find job" for an unknown jid."""
 
-        async def status(client: SupervisorClient) -> dict[str, dict[str, Any] | None]:
+        async def status(client: SupervisorClient) -> dict[str, dict[str, Any]]:
             return self._shaped(client, await client.status(jids))
 
         return await self._call(async_dir, become, status)
@@ -518,12 +518,12 @@ class LocalConnection:
         timeout: float,
         async_dir: str = "~/.ansible_async",
         become: Become | None = None,
-    ) -> dict[str, dict[str, Any] | None]:
+    ) -> dict[str, dict[str, Any]]:
         """Like `job_status`, answered as soon as any of the jobs ends (or after ``timeout``)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
 
-        async def wait(client: SupervisorClient) -> dict[str, dict[str, Any] | None]:
+        async def wait(client: SupervisorClient) -> dict[str, dict[str, Any]]:
             left = max(0.0, deadline - loop.time())
             return self._shaped(client, await client.wait(jids, left))
 
