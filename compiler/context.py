@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -61,18 +62,28 @@ class FileContext:
         return tuple(reads)
 
     def _analyze(self, scalar: YScalar, text: str, *, condition: bool) -> list[VarRead]:
-        try:
-            if condition:
-                return list(analyze_condition(text))
-            return list(template_reads(parse_template(text)))
-        except GrammarError as error:
-            offset = max(0, min(error.offset, len(text)))
+        outcome = analyze_text(text, condition)
+        if isinstance(outcome, GrammarError):
+            offset = max(0, min(outcome.offset, len(text)))
             self.report(
                 codes.SYNTAX_JINJA,
                 inner_span(self.source, scalar, offset, offset + 1),
-                error.message,
+                outcome.message,
             )
             return []
+        return list(outcome)
+
+
+@functools.lru_cache(maxsize=8192)
+def analyze_text(text: str, condition: bool) -> tuple[VarRead, ...] | GrammarError:
+    """Reads of a template or condition, or its syntax error (pure, so cached by text:
+    playbooks repeat the same conditions and templates across many tasks)."""
+    try:
+        if condition:
+            return tuple(analyze_condition(text))
+        return tuple(template_reads(parse_template(text)))
+    except GrammarError as error:
+        return error
 
 
 def _scalars(node: YNode, *, keys: bool = False) -> Iterable[YScalar]:

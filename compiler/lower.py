@@ -18,11 +18,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from playgraph.grammar import ArgsSyntaxError, VarRead, is_template, parse_args
+from playgraph.grammar import ArgsSyntaxError, GrammarError, VarRead, is_template, parse_args
 
 from . import codes, values
 from .catalog import Catalog, Keywords, ModuleInfo, ModuleKind, default_catalog, keywords
-from .context import FileContext, dotted
+from .context import FileContext, analyze_text, dotted
 from .diagnostics import Diagnostic, sorted_unique
 from .ir import (
     JSON,
@@ -1387,12 +1387,8 @@ class _Compiler:
 
 
 def _reads_of(text: str) -> tuple[VarRead, ...]:
-    from playgraph.grammar import GrammarError, parse_template, template_reads
-
-    try:
-        return template_reads(parse_template(text))
-    except GrammarError:
-        return ()
+    outcome = analyze_text(text, False)
+    return () if isinstance(outcome, GrammarError) else outcome
 
 
 def compile_playbook(path: str, options: CompileOptions | None = None) -> Compiled:

@@ -26,6 +26,7 @@ from lark.exceptions import UnexpectedInput
 from lark.tree import Meta
 
 from .expr import GrammarError, Node, caret_context
+from .loading import load_parser
 
 __all__ = [
     "RAW_PARAM_OPTIONS",
@@ -104,7 +105,8 @@ def build_args_parser(*, strict: bool = False) -> Lark:
 
 @functools.cache
 def _parser() -> Lark:
-    return build_args_parser()
+    # The same parser as build_args_parser(), its tables cached on disk between runs.
+    return load_parser("args.lark", parser="lalr", lexer="contextual", propagate_positions=True)
 
 
 @dataclass(frozen=True, slots=True)

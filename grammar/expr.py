@@ -28,6 +28,8 @@ from lark.exceptions import (
 )
 from lark.tree import Meta
 
+from .loading import load_parser
+
 __all__ = [
     "BinOp",
     "Call",
@@ -350,7 +352,8 @@ def build_expr_parser(*, strict: bool = False) -> Lark:
 
 @functools.cache
 def _parser() -> Lark:
-    return build_expr_parser()
+    # The same parser as build_expr_parser(), its tables cached on disk between runs.
+    return load_parser("expr.lark", parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=True)
 
 
 class _Span(TypedDict):
