@@ -45,9 +45,12 @@ __all__ = [
     "Getattr",
     "Getitem",
     "GrammarError",
+    "JinjaRead",
     "Keyword",
     "ListLit",
     "Name",
+    "NameSite",
+    "Node",
     "NotALiteral",
     "OpaqueExpr",
     "Operand",
@@ -57,9 +60,15 @@ __all__ = [
     "UnaryOp",
     "VarRead",
     "build_expr_parser",
+    "caret_context",
     "filters_used",
     "jinja_accepts_expression",
+    "jinja_environment",
+    "jinja_expr_reads",
+    "jinja_parse_expression",
     "literal_value",
+    "locate_reads",
+    "name_sites",
     "parse_expression",
     "parse_expression_lenient",
     "tests_used",
@@ -353,7 +362,13 @@ def build_expr_parser(*, strict: bool = False) -> Lark:
 @functools.cache
 def _parser() -> Lark:
     # The same parser as build_expr_parser(), its tables cached on disk between runs.
-    return load_parser("expr.lark", parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=True)
+    return load_parser(
+        "expr.lark",
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
 
 
 class _Span(TypedDict):
@@ -436,10 +451,11 @@ _CMP_BY_RULE: dict[str, CompareOperator] = {
     "op_notin": "not in",
 }
 
-# Jinja reads a name right after a bare test name as the test's argument, so
-# `x is defined if y` is `(x is defined(if)) y`: a syntax error. We reject the
-# same texts (instead of quietly reading them another way) by looking at the
-# word that follows an argument-less test.
+# After a test name without arguments Jinja reads the next word, keywords
+# included, as the test's one argument: `x is defined if y` is
+# `(x is defined(if)) y`, a syntax error, and `x is t in ()` calls a variable
+# named `in`. Our grammar would read these as an operator instead, so we reject
+# them (the lenient parser then defers to Jinja) rather than read them another way.
 _KEYWORD_AFTER_BARE_TEST = re.compile(r"\s*(if|in|not|is)(?!\w)")
 
 

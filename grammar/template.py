@@ -127,6 +127,15 @@ def _error(message: str, offset: int, text: str) -> TemplateSyntaxError:
     return TemplateSyntaxError(message, offset, caret_context(text, offset))
 
 
+def _only_trailing_newline(text: str, pos: int) -> bool:
+    """Whether nothing but one line break follows ``pos``.
+
+    Jinja's lexer drops one trailing newline and then lets an unclosed comment
+    or raw block that reaches the end pass without error; we accept the same.
+    """
+    return text[pos:] in ("", "\n", "\r\n", "\r")
+
+
 def _scan_tag(text: str, pos: int, tag_start: int, closer: str) -> tuple[int, int, bool]:
     """Find the end of the tag whose inside starts at ``pos``.
 
@@ -198,6 +207,12 @@ def _split(text: str) -> list[Part | _PendingExpr]:
         inner = match.end()
         if kind == "#":
             end = _COMMENT_END.search(text, inner)
+            if end is None and _only_trailing_newline(text, inner):
+                parts.append(
+                    CommentPart(source=text[inner:], trim_left=trim_left, start=start, end=n)
+                )
+                pos = n
+                continue
             if end is None:
                 raise _error("unclosed '{#' (missing '#}')", start, text)
             parts.append(
@@ -215,6 +230,24 @@ def _split(text: str) -> list[Part | _PendingExpr]:
             raw = _RAW_BEGIN.match(text, start)
             if raw is not None:
                 raw_end = _RAW_END.search(text, raw.end())
+                # `-%}` also swallows the whitespace after it, as in Jinja.
+                after_raw = raw.end() + (
+                    len(text) - raw.end() - len(text[raw.end() :].lstrip())
+                    if raw.group(2) == "-"
+                    else 0
+                )
+                if raw_end is None and _only_trailing_newline(text, after_raw):
+                    parts.append(
+                        StatementPart(
+                            source=text[inner : raw.end() - 2 - len(raw.group(2))],
+                            trim_left=trim_left,
+                            trim_right=raw.group(2) == "-",
+                            start=start,
+                            end=raw.end(),
+                        )
+                    )
+                    pos = raw.end()
+                    continue
                 if raw_end is None:
                     raise _error("unclosed '{% raw %}' (missing '{% endraw %}')", start, text)
                 parts.append(
@@ -410,12 +443,18 @@ class _ScopeWalk:
             self.body(node.body, set(inner))
             self.body(node.else_, set(bound))
         elif isinstance(node, jn.If):
-            # `if` opens no scope in Jinja: a `set` inside it is visible after it.
+            # Like Jinja, a name `set` in only some branches may still come from
+            # outside after the `if`; only one set on every path is bound there.
             self.expr(node.test, bound)
-            self.body(node.body, bound)
-            for branch in node.elif_:
-                self.stmt(branch, bound)
-            self.body(node.else_, bound)
+            branches: list[set[str]] = []
+            elif_bodies: list[list[jn.Node]] = [[branch] for branch in node.elif_]
+            bodies: list[list[jn.Node]] = [node.body, *elif_bodies, node.else_]
+            for body in bodies:
+                scope = set(bound)
+                self.body(body, scope)
+                branches.append(scope)
+            if node.else_:  # without one, the path through no branch binds nothing
+                bound |= set.intersection(*branches)
         elif isinstance(node, jn.Assign):
             self.expr(node.node, bound)
             if isinstance(node.target, jn.NSRef):

@@ -111,6 +111,15 @@ def test_comment_and_raw_blocks_are_not_parsed() -> None:
     assert comment == CommentPart(source=" {{ not an expression ")
 
 
+def test_unclosed_comment_or_raw_block_at_the_very_end_passes_as_in_jinja() -> None:
+    # Jinja's lexer lets these through (after dropping one trailing newline).
+    assert _spans("a {#") == [("TextPart", "a "), ("CommentPart", "{#")]
+    assert _spans("{#\n") == [("CommentPart", "{#\n")]
+    assert _spans("{% raw %}\n") == [("StatementPart", "{% raw %}"), ("TextPart", "\n")]
+    with pytest.raises(TemplateSyntaxError):
+        parse_template("{# a")
+
+
 def test_expression_offsets_are_into_the_whole_text() -> None:
     text = "prefix {{ a + b.c }} suffix"
     (part,) = (p for p in parse_template(text).parts if isinstance(p, ExprPart))
@@ -202,12 +211,15 @@ def test_names_bound_by_macros_and_with_are_not_free() -> None:
     assert [name for name, _, _ in _reads(text)] == ["q", "r", "b", "c", "a"]
 
 
-def test_a_set_inside_if_is_visible_after_it_but_not_inside_a_loop() -> None:
+def test_sets_bind_only_on_every_path_as_jinja_renders_them() -> None:
+    # Jinja renders `{% if false %}{% set s = 1 %}{% endif %}{{ s }}` with the
+    # outside `s`, and a read before a `set` also sees the outside value.
     text = (
         "{% if c %}{% set s = 1 %}{% endif %}{{ s }}"
-        "{% for i in l %}{% set t = i %}{% endfor %}{{ t }}"
+        "{% if c %}{% set t = 1 %}{% else %}{% set t = 2 %}{% endif %}{{ t }}"
+        "{% for i in l %}{{ u }}{% set u = i %}{{ u }}{% endfor %}{{ u }}"
     )
-    assert [name for name, _, _ in _reads(text)] == ["c", "l", "t"]
+    assert [name for name, _, _ in _reads(text)] == ["c", "s", "c", "l", "u", "u"]
 
 
 def test_statement_reads_point_at_the_name() -> None:
