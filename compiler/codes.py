@@ -328,8 +328,33 @@ cannot wait at all) and then fails — the classic "yum lockfile is held by
 another process". {_GUIDE}
 Example: `yum: name=docker state=present` with `async: 1000, poll: 0`, then
 `yum: name=git` on the same hosts.
+A join of the same hosts placed in between clears the conflict; a join that
+may let the play go on while the job still runs (a `retries x delay` shorter
+than the `async` limit, no `until`, `ignore_errors`, a `when` the launch does
+not have, a rescue or handler that may skip it, `run_once`, one item of a
+looped launch) does not, and the message says which.  Hosts are compared by
+pattern (`db` and `web` are disjoint, `all` overlaps every group) unless an
+inventory is given with `-i`; `delegate_to` moves the lock to the delegate.
 Fix: join the job (`async_status` with `until: job is finished`) before the
 next package task, or run the first task with `poll > 0`.
+""",
+)
+
+ASYNC_LOCK_CONFLICT_SELF = _code(
+    "async-lock-conflict",
+    "self",
+    E,
+    "One detached task starts several jobs that hold the same lock at once.",
+    f"""
+What: a `poll: 0` task that holds an exclusive lock starts more than one job on
+one machine: a `loop` over two or more items (each item is its own job), or a
+`delegate_to` one host from a play on several hosts (one job per play host,
+all on the delegate).
+Why: the jobs run at the same time and fight for the lock: all but one wait
+for `lock_timeout` or fail. {_GUIDE}
+Example: `apt: name={{{{ item }}}}` with `loop: [git, curl]`, `async: 600`, `poll: 0`.
+Fix: install the packages in one transaction (`name: [git, curl]`), add
+`run_once` to a delegated launch, or use `poll > 0`.
 """,
 )
 
@@ -339,7 +364,9 @@ ASYNC_UNJOINED = _code(
     W,
     "A detached job is never checked.",
     """
-What: a `poll: 0` task registers no result, or no `async_status` ever reads it.
+What: a `poll: 0` task registers no result, or no `async_status` ever reads it
+(an `async_status` with `mode: cleanup` only deletes the job file; it does not
+wait).
 Why: "the playbook run ends without checking back on async tasks": failures of
 the job go unseen and its job file is never cleaned up.
 Fix: register the launch and join it with `async_status`; or use `poll > 0`.
@@ -354,13 +381,14 @@ ASYNC_JOIN_BUDGET = _code(
     W,
     "A join gives up before the job's time limit.",
     """
-What: the join's `retries × delay` (defaults: 3 retries when only `until` is
-set, delay 5 s) is shorter than the launch's `async` limit.
+What: the join's `retries x delay` (defaults: 3 retries when only `until` is
+set, delay 5 s) is shorter than the launch's `async` limit; or the join has no
+`until` at all, so it reads the status once and does not wait.
 Why: the join fails ("FAILED - RETRYING" runs out) while the job is still
 allowed to run; the job's real result is lost and later tasks proceed while it
 still holds its resources.
 Example: `async: 600` joined with `retries: 10, delay: 5` (50 s).
-Fix: make `retries × delay` at least the `async` limit.
+Fix: make `retries x delay` at least the `async` limit.
 """,
 )
 
@@ -375,6 +403,19 @@ files: copy, template, assemble, fetch, script, raw, debug, set_fact, assert,
 fail, pause, include_vars, async_status itself, ...
 Why: ansible-core fails the task: "This action (copy) does not support async."
 Fix: drop `async`; for slow transfers use `synchronize` or `get_url`, which can.
+""",
+)
+
+ASYNC_UNSUPPORTED_META = _code(
+    "async-unsupported",
+    "meta",
+    W,
+    "`async`/`poll` on `meta` is silently ignored.",
+    """
+What: `async` on a `meta` task (`meta: flush_handlers`, `meta: end_play`, ...).
+Why: `meta` is handled by the strategy, never forked: ansible-core drops the
+keyword without a word, so the playbook reads as asynchronous but is not.
+Fix: remove `async`/`poll` from the task.
 """,
 )
 
@@ -399,8 +440,10 @@ ASYNC_JOIN_UNKNOWN = _code(
     "An `async_status` waits for no detached job.",
     """
 What: the `jid` of an `async_status` reads a variable that no earlier task
-registers, or one registered by a task that has no job (a blocking task, or a
-polled one whose job is already finished and cleaned up).
+registers (none at all, or only a later one), or one registered by a blocking
+task, which has no job.  (A polled task's result is `async-redundant-join`.)
+Variables from `vars`, role defaults, `set_fact`, `vars_files` and
+`include_vars` are trusted.
 Why: at run time the task fails with "could not find job" or "'dict object'
 has no attribute 'ansible_job_id'".
 Fix: point `jid` at the `register` of a `poll: 0` task.
@@ -413,13 +456,17 @@ ASYNC_JOIN_CONTEXT = _code(
     W,
     "A join runs in a different context than its launch.",
     """
-What: the join's `delegate_to`, `become`/`become_user`, `ansible_async_dir` or
-host set differs from the launch's.
+What: the join's `delegate_to`, user (`become`/`become_user`, or
+`remote_user` when neither becomes), `ansible_async_dir` or host set (another
+play's hosts, or `run_once` against a launch on every host) differs from the
+launch's; or the launch has a `when` the join lacks (without a guard on the
+launch's own result such as `when: job is not skipped`).
 Why: the job file lives under the launching user's `~/.ansible_async` on the
 launching host; ansible-core looks elsewhere and reports "could not find job"
 (ansible/ansible#77257, #81805, #86479). playgraph's runtime reads the job in
 the launch's context, but the playbook breaks under ansible-core.
-Fix: give the join the same `delegate_to`, `become`, `become_user` and async dir.
+Fix: give the join the same `delegate_to`, `become`, `become_user`, async dir,
+hosts and `when` (a block around both does it).
 """,
 )
 
@@ -471,8 +518,73 @@ ASYNC_CHANGED_WHEN = _code(
     """
 What: `changed_when`, `failed_when`, `creates` or `removes` on a `poll: 0` task.
 Why: the launch record always reports `changed: true`; the conditions see only
-the launch record, not the job's result.
+the launch record, not the job's result.  (`creates`/`removes` still make the
+command skip itself inside the job, but the launch reports `changed` anyway and
+only the join's result tells whether it ran.)
 Fix: put `changed_when`/`failed_when` on the `async_status` join.
+""",
+)
+
+
+# --------------------------------------------------------------------------- lint configuration
+# `.playgraph.yml` (or the file named by `check -c`), read by compiler/lint/config.py.
+
+CONFIG_UNKNOWN_KEY = _code(
+    "config",
+    "unknown-key",
+    E,
+    "The lint configuration has a key playgraph does not know.",
+    """
+What: a top-level key of `.playgraph.yml` other than `skip_list`, `warn_list`
+and `locks`.
+Why: a misspelt key (`skiplist`) would silently do nothing.
+Example: `skip-list: [async-unjoined]` — did you mean `skip_list`?
+Fix: use the suggested key.
+""",
+)
+
+CONFIG_UNKNOWN_RULE = _code(
+    "config",
+    "unknown-rule",
+    E,
+    "`skip_list`/`warn_list` names no diagnostic id.",
+    """
+What: an entry of `skip_list` or `warn_list` that is neither a diagnostic id
+(`async-unsupported[import]`) nor a rule (`async-unsupported`, which matches
+all its sub-ids); or an id that cannot be skipped (`syntax`, `load-failure`,
+`config`: nothing after them can be trusted).
+Why: a misspelt id would silently skip nothing.
+Example: `skip_list: [async-unjoind]` — did you mean `async-unjoined`?
+Fix: use the suggested id (`specs/diagnostics.md` lists them all).
+""",
+)
+
+CONFIG_UNKNOWN_MODULE = _code(
+    "config",
+    "unknown-module",
+    W,
+    "A `locks:` entry names a module playgraph does not know.",
+    """
+What: a module name under `locks:` that is not in playgraph's catalog (and not
+a module of a collection playgraph has no catalog for).
+Why: the lock would never be taken: no task runs a module of that name.
+Example: `locks: {db: [community.mysql.mysql_dbb]}`.
+Fix: use the suggested name, or `command:<regex>` for command lines.
+""",
+)
+
+CONFIG_BAD_VALUE = _code(
+    "config",
+    "bad-value",
+    E,
+    "A lint configuration value has the wrong shape.",
+    """
+What: `skip_list`/`warn_list` not a list of strings; `locks` not a mapping of
+lock names to lists of module names and `command:<regex>` patterns; an empty
+name; a regular expression that does not compile.
+Why: playgraph cannot tell what was meant, and guessing could hide findings.
+Example: `locks: {migrations: "command:^/opt/app/bin/migrate"}` (a string, not a list).
+Fix: follow the message; the top of `.playgraph.yml` is a mapping.
 """,
 )
 
