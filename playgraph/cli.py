@@ -58,6 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default pep8; 'github' when GITHUB_ACTIONS=true adds annotations)",
     )
     check.add_argument("--sarif-file", metavar="FILE", help="also write SARIF 2.1.0 to FILE")
+    check.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        help="lint configuration (default: .playgraph.yml in the current directory, "
+        "then in the playbook's directory)",
+    )
+    check.add_argument(
+        "-i",
+        "--inventory",
+        action="append",
+        metavar="SOURCE",
+        help="inventory (file, directory or 'h1,h2,' list; repeatable): host patterns are "
+        "evaluated against it instead of being compared by name",
+    )
     _add_compile_options(check)
 
     compile_ = commands.add_parser("compile", help="compile a playbook to an execution plan")
@@ -67,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compile_.add_argument("--format", choices=("json", "dot", "mermaid"), default="json")
     _add_compile_options(compile_)
+
+    from . import commands_run
+
+    commands_run.add_parser(commands, _Parser)
+    _add_compile_options(commands.choices["run"])
+    from . import commands_adhoc, commands_jobs
+
+    commands_adhoc.add_parser(commands)
+    commands_jobs.add_parser(commands)
     return parser
 
 
@@ -98,14 +122,46 @@ def compile_options(args: argparse.Namespace) -> CompileOptions:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    options = compile_options(args)
-    diagnostics: list[Diagnostic] = []
+    # Imported here so the other commands do not pay for the linter.
+    from dataclasses import replace
+
+    from playgraph.compiler.lint import HostResolver, apply_suppressions, lint, load_config
+
+    if args.config is not None and not os.path.isfile(args.config):
+        raise UsageError(f"the configuration file {args.config} does not exist")
+    # The current directory first, then each playbook's; paths stay as the user wrote them.
+    search = [".", *(os.path.dirname(p) or "." for p in args.playbooks)]
+    config = load_config(args.config, list(dict.fromkeys(search)))
+    # The configuration's locks are compiled into the graph (CompileOptions.extra_locks).
+    options = replace(compile_options(args), extra_locks=dict(config.locks))
+    resolver: HostResolver | None = None
+    if args.inventory:
+        # The compiler stays pure: the inventory is read here and reaches it as a function.
+        from playgraph.runtime.inventory import InventoryError, load_inventory
+
+        try:
+            inventory = load_inventory(args.inventory)
+        except InventoryError as error:
+            raise UsageError(f"bad inventory: {error}") from None
+
+        def resolver(pattern: str) -> frozenset[str] | None:
+            if "{{" in pattern or "{%" in pattern:
+                return None  # known only at run time
+            try:
+                return frozenset(inventory.select(pattern))
+            except InventoryError:
+                return None
+
+    diagnostics: list[Diagnostic] = list(config.diagnostics)
     sources: dict[str, SourceText] = {}
+    if config.path is not None and config.source is not None:
+        sources[config.path] = config.source
     for path in args.playbooks:
         compiled = compile_playbook(path, options)
         diagnostics += compiled.diagnostics
+        diagnostics += lint(compiled.graph, hosts=resolver, config=config)
         sources.update(compiled.sources)
-    findings = sorted_unique(diagnostics)
+    findings = apply_suppressions(diagnostics, sources, config)
     fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "pep8")
     if fmt == "github" and args.format is None:
         sys.stdout.write(report.format_pep8(findings))
@@ -167,7 +223,31 @@ def write_atomically(path: str, text: str) -> None:
         raise UsageError(f"cannot write {path}: {error.strerror}") from None
 
 
-COMMANDS = {"check": cmd_check, "compile": cmd_compile}
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import commands_run
+
+    return commands_run.cmd_run(args, compile_options(args))
+
+
+def cmd_adhoc(args: argparse.Namespace) -> int:
+    from . import commands_adhoc
+
+    return commands_adhoc.cmd_adhoc(args)
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from . import commands_jobs
+
+    return commands_jobs.cmd_jobs(args)
+
+
+COMMANDS = {
+    "check": cmd_check,
+    "compile": cmd_compile,
+    "run": cmd_run,
+    "adhoc": cmd_adhoc,
+    "jobs": cmd_jobs,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
