@@ -1,0 +1,75 @@
+"""The fast path for common expression shapes gives exactly what the grammar gives."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lark.exceptions import UnexpectedInput
+from playgraph.grammar import expr as expr_module
+from playgraph.grammar import parse_expression
+
+
+def shape(node: Any) -> Any:
+    """Every field including the spans that equality ignores."""
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        return (
+            type(node).__name__,
+            *(shape(getattr(node, f.name)) for f in dataclasses.fields(node)),
+        )
+    if isinstance(node, tuple):
+        return tuple(shape(item) for item in node)
+    return node
+
+
+def slow(text: str) -> Any:
+    tree = expr_module._parser().parse(text)
+    return expr_module._ToAst(text, 0, text).transform(tree)
+
+
+identifiers = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True)
+spaces = st.sampled_from(["", " ", "  ", "\t"])
+
+
+@st.composite
+def common_shapes(draw: st.DrawFn) -> str:
+    path = ".".join(draw(st.lists(identifiers, min_size=1, max_size=4)))
+    text = draw(spaces) + path
+    for name in draw(st.lists(identifiers, max_size=3)):
+        text += draw(spaces) + "|" + draw(spaces) + name
+    if draw(st.booleans()):
+        text += " is " + ("not " if draw(st.booleans()) else "") + draw(identifiers)
+    return text + draw(spaces)
+
+
+@settings(max_examples=500, deadline=None)
+@given(common_shapes())
+def test_fast_path_matches_the_grammar_spans_included(text: str) -> None:
+    fast = expr_module._fast_parse(text, 0)
+    try:
+        expected = slow(text)
+    except UnexpectedInput:
+        assert fast is None  # the grammar rejects it (a reserved word), so must the fast path
+        return
+    if fast is not None:
+        assert shape(fast) == shape(expected)
+
+
+def test_fast_path_takes_the_common_forms_and_leaves_the_rest() -> None:
+    for text in ("x", "a.b.c", "r is finished", "r is not defined", " x | bool ", "j.k|int|string"):
+        assert expr_module._fast_parse(text, 0) is not None, text
+    for text in (
+        "true",
+        "x.true",
+        "a and b",
+        "x is not",
+        "x[0]",
+        "x(1)",
+        "x | default(1)",
+        "not x",
+        "",
+    ):
+        assert expr_module._fast_parse(text, 0) is None, text
+    assert shape(expr_module._fast_parse("a.b", 10)) == shape(parse_expression("          a.b"))
