@@ -142,6 +142,13 @@ def _covers(
     return False
 
 
+def _lock_text(shared: list[str]) -> str:
+    """The shared locks, shortened: a generic `package` task holds every backend's (20 of them)."""
+    if len(shared) <= 3:
+        return ", ".join(shared)
+    return f"{', '.join(shared[:3])} and {len(shared) - 3} more"
+
+
 def _finding(
     analysis: Analysis,
     launch: Place,
@@ -152,7 +159,7 @@ def _finding(
     other_targets: HostSet,
 ) -> Diagnostic:
     node, other = launch.node, later.node
-    lock_text = ", ".join(shared)
+    lock_text = _lock_text(shared)
     noun = "lock" if len(shared) == 1 else "locks"
     where = _hosts_text(analysis, node, other)
     message = (
