@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .connection.base import JobSpec
 from .target import supervisor as _target
@@ -167,6 +167,17 @@ def spec_to_wire(spec: JobSpec) -> dict[str, Any]:
 # --------------------------------------------------------------------------- client
 
 
+class StreamSink(Protocol):
+    """Where a client writes its requests: an `asyncio.StreamWriter`, or the ssh
+    connection's adapter for an SSH channel (`connection/ssh.py`), which is not one."""
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class SupervisorClient:
     """The protocol over one stream pair; concurrent requests are multiplexed by id.
 
@@ -178,7 +189,7 @@ class SupervisorClient:
     def __init__(
         self,
         reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        writer: StreamSink,
         *,
         async_dir: str = "",
         on_close: Callable[[], Awaitable[None]] | None = None,

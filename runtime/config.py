@@ -1,0 +1,160 @@
+"""Connection defaults from ``playgraph.cfg``/``ansible.cfg`` and ``ANSIBLE_*`` variables.
+
+Only what the SSH connection needs, read the way ansible-core reads it: the
+first configuration file found wins (``$PLAYGRAPH_CONFIG``, ``$ANSIBLE_CONFIG``,
+``./playgraph.cfg``, ``./ansible.cfg``, ``~/.playgraph.cfg``, ``~/.ansible.cfg``,
+``/etc/ansible/ansible.cfg``); an environment variable beats the file; an
+inventory variable (handled by the connection) beats both.
+
+`load` is pure apart from reading that one file: the environment, the working
+directory and the home directory are parameters, so tests pass their own.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+DEFAULT_TIMEOUT = 10.0
+"""Seconds to establish a connection (ansible-core's ``[defaults] timeout``)."""
+
+_TRUE = frozenset({"y", "yes", "on", "1", "true", "t"})
+_FALSE = frozenset({"n", "no", "off", "0", "false", "f", ""})
+
+
+def parse_bool(value: Any) -> bool | None:
+    """ansible's ``boolean()``: yes/on/1/true/t/y and their negatives; None for anything else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionDefaults:
+    """The configured defaults for SSH connections (before inventory variables)."""
+
+    host_key_checking: bool = True
+    timeout: float = DEFAULT_TIMEOUT
+    remote_user: str | None = None
+    remote_port: int | None = None
+    private_key_file: str | None = None
+    ssh_args: str = ""
+    """``[ssh_connection] ssh_args`` (ansible's default adds ControlMaster options, which
+    playgraph's own multiplexing makes moot)."""
+    ssh_common_args: str = ""
+    ssh_extra_args: str = ""
+    source: str | None = None
+    """The configuration file read, if any."""
+    warnings: tuple[str, ...] = field(default=())
+
+
+def config_candidates(env: Mapping[str, str], cwd: str, home: str) -> list[str]:
+    """Where a configuration file is looked for, in order (the first existing one is used)."""
+    found = [env[name] for name in ("PLAYGRAPH_CONFIG", "ANSIBLE_CONFIG") if env.get(name)]
+    found += [
+        os.path.join(cwd, "playgraph.cfg"),
+        os.path.join(cwd, "ansible.cfg"),
+        os.path.join(home, ".playgraph.cfg"),
+        os.path.join(home, ".ansible.cfg"),
+        "/etc/ansible/ansible.cfg",
+    ]
+    return [os.path.expanduser(path) for path in found]
+
+
+def load(
+    env: Mapping[str, str] | None = None, *, cwd: str | None = None, home: str | None = None
+) -> ConnectionDefaults:
+    """The defaults here: the first configuration file found, ``ANSIBLE_*`` variables over it."""
+    env = os.environ if env is None else env
+    cwd = os.getcwd() if cwd is None else cwd
+    home = os.path.expanduser("~") if home is None else home
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
+    warnings: list[str] = []
+    candidates = config_candidates(env, cwd, home)
+    source = next((path for path in candidates if os.path.isfile(path)), None)
+    if source is not None:
+        try:
+            with open(source, encoding="utf-8") as handle:
+                parser.read_file(handle, source)
+        except (OSError, UnicodeDecodeError, configparser.Error) as error:
+            warnings.append(f"could not read the configuration file {source}: {error}")
+
+    def setting(env_names: tuple[str, ...], *places: tuple[str, str]) -> str | None:
+        for name in env_names:
+            if name in env:
+                return env[name]
+        for section, key in places:
+            if parser.has_option(section, key):
+                return parser.get(section, key)
+        return None
+
+    checking_text = setting(
+        ("ANSIBLE_HOST_KEY_CHECKING", "ANSIBLE_SSH_HOST_KEY_CHECKING"),
+        ("defaults", "host_key_checking"),
+        ("ssh_connection", "host_key_checking"),
+    )
+    checking = parse_bool(checking_text) if checking_text is not None else True
+    if checking is None:
+        warnings.append(f"host_key_checking={checking_text!r} is not a boolean; checking stays on")
+        checking = True
+
+    timeout = DEFAULT_TIMEOUT
+    timeout_text = setting(
+        ("ANSIBLE_SSH_TIMEOUT", "ANSIBLE_TIMEOUT"),
+        ("ssh_connection", "timeout"),
+        ("defaults", "timeout"),
+    )
+    if timeout_text is not None:
+        try:
+            timeout = float(timeout_text)
+        except ValueError:
+            warnings.append(f"timeout={timeout_text!r} is not a number; using {DEFAULT_TIMEOUT:g}")
+
+    port: int | None = None
+    port_text = setting(("ANSIBLE_REMOTE_PORT",), ("defaults", "remote_port"))
+    if port_text:
+        try:
+            port = int(port_text)
+        except ValueError:
+            warnings.append(f"remote_port={port_text!r} is not a port number; ignored")
+
+    return ConnectionDefaults(
+        host_key_checking=checking,
+        timeout=timeout,
+        remote_user=setting(("ANSIBLE_REMOTE_USER",), ("defaults", "remote_user")) or None,
+        remote_port=port,
+        private_key_file=setting(("ANSIBLE_PRIVATE_KEY_FILE",), ("defaults", "private_key_file"))
+        or None,
+        ssh_args=setting(("ANSIBLE_SSH_ARGS",), ("ssh_connection", "ssh_args")) or "",
+        ssh_common_args=setting(("ANSIBLE_SSH_COMMON_ARGS",), ("ssh_connection", "ssh_common_args"))
+        or "",
+        ssh_extra_args=setting(("ANSIBLE_SSH_EXTRA_ARGS",), ("ssh_connection", "ssh_extra_args"))
+        or "",
+        source=source,
+        warnings=tuple(warnings),
+    )
+
+
+@cache
+def _cached(cwd: str, items: tuple[tuple[str, str], ...]) -> ConnectionDefaults:
+    return load(dict(items), cwd=cwd)
+
+
+def current() -> ConnectionDefaults:
+    """`load` for this process, computed once per working directory and environment."""
+    relevant = tuple(
+        sorted((k, v) for k, v in os.environ.items() if k.startswith(("ANSIBLE_", "PLAYGRAPH_")))
+    )
+    return _cached(os.getcwd(), (*relevant, ("HOME", os.environ.get("HOME", ""))))
