@@ -2,33 +2,83 @@
 
 Nothing in this package starts processes, reads the clock, touches the network
 or prints; it reads files and returns values (DESIGN.md §1).
+
+Names load their module on first use (PEP 562), so a user of the IR or of a
+cached result does not pay for the parsers.
 """
 
-from .diagnostics import Diagnostic, Related, Severity
-from .ir import (
-    BlockStep,
-    Blocking,
-    Detached,
-    Edge,
-    EdgeKind,
-    Graph,
-    Join,
-    LoopSpec,
-    Node,
-    NodeKind,
-    Play,
-    Polled,
-    RetrySpec,
-    Section,
-    Step,
-)
-from .lower import CompileOptions, Compiled, compile_playbook
-from .plan import PLAN_VERSION, PlanError, emit_json, load_plan
-from .render import emit_dot, emit_mermaid
-from .spans import Span
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS: dict[str, str] = {
+    "BlockStep": "ir",
+    "Blocking": "ir",
+    "Detached": "ir",
+    "Edge": "ir",
+    "EdgeKind": "ir",
+    "Graph": "ir",
+    "Join": "ir",
+    "LoopSpec": "ir",
+    "Node": "ir",
+    "NodeKind": "ir",
+    "Play": "ir",
+    "Polled": "ir",
+    "RetrySpec": "ir",
+    "Section": "ir",
+    "Step": "ir",
+    "Diagnostic": "diagnostics",
+    "Related": "diagnostics",
+    "Severity": "diagnostics",
+    "Span": "spans",
+    "CompileOptions": "result",
+    "Compiled": "result",
+    "compile_playbook": "lower",
+    "PLAN_VERSION": "plan",
+    "PlanError": "plan",
+    "emit_json": "plan",
+    "load_plan": "plan",
+    "emit_dot": "render",
+    "emit_mermaid": "render",
+}
+
+if TYPE_CHECKING:
+    from .diagnostics import Diagnostic, Related, Severity
+    from .ir import (
+        BlockStep,
+        Blocking,
+        Detached,
+        Edge,
+        EdgeKind,
+        Graph,
+        Join,
+        LoopSpec,
+        Node,
+        NodeKind,
+        Play,
+        Polled,
+        RetrySpec,
+        Section,
+        Step,
+    )
+    from .lower import compile_playbook
+    from .plan import PLAN_VERSION, PlanError, emit_json, load_plan
+    from .render import emit_dot, emit_mermaid
+    from .result import CompileOptions, Compiled
+    from .spans import Span
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
-    "PLAN_VERSION",
     "BlockStep",
     "Blocking",
     "CompileOptions",
@@ -42,8 +92,9 @@ __all__ = [
     "LoopSpec",
     "Node",
     "NodeKind",
-    "Play",
+    "PLAN_VERSION",
     "PlanError",
+    "Play",
     "Polled",
     "Related",
     "RetrySpec",

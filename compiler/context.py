@@ -6,19 +6,15 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from playgraph.grammar import (
-    GrammarError,
-    VarRead,
-    analyze_condition,
-    is_template,
-    parse_template,
-    template_reads,
-)
+from typing import TYPE_CHECKING
 
 from . import codes
 from .diagnostics import Code, Diagnostic, Related
 from .loader import YMap, YNode, YScalar, YSeq, inner_span
 from .spans import SourceText, Span
+
+if TYPE_CHECKING:
+    from playgraph.grammar import GrammarError, VarRead
 
 
 @dataclass(slots=True)
@@ -57,13 +53,13 @@ class FileContext:
         """Check every templated string inside ``node`` and return what they read."""
         reads: list[VarRead] = []
         for scalar in _scalars(node, keys=True):
-            if isinstance(scalar.value, str) and is_template(scalar.value):
+            if isinstance(scalar.value, str) and looks_templated(scalar.value):
                 reads += self._analyze(scalar, scalar.value, condition=False)
         return tuple(reads)
 
     def _analyze(self, scalar: YScalar, text: str, *, condition: bool) -> list[VarRead]:
         outcome = analyze_text(text, condition)
-        if isinstance(outcome, GrammarError):
+        if not isinstance(outcome, tuple):
             offset = max(0, min(outcome.offset, len(text)))
             self.report(
                 codes.SYNTAX_JINJA,
@@ -74,10 +70,17 @@ class FileContext:
         return list(outcome)
 
 
+def looks_templated(text: str) -> bool:
+    # playgraph.grammar.is_template, without importing the parsers for plain strings.
+    return "{{" in text or "{%" in text or "{#" in text
+
+
 @functools.lru_cache(maxsize=8192)
 def analyze_text(text: str, condition: bool) -> tuple[VarRead, ...] | GrammarError:
     """Reads of a template or condition, or its syntax error (pure, so cached by text:
     playbooks repeat the same conditions and templates across many tasks)."""
+    from playgraph.grammar import GrammarError, analyze_condition, parse_template, template_reads
+
     try:
         if condition:
             return tuple(analyze_condition(text))

@@ -13,6 +13,7 @@ Scalars are resolved with YAML 1.1 rules, as Ansible's loader does (so
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -189,7 +190,7 @@ def load_file(path: str) -> Document:
 
 def load_bytes(path: str, data: bytes) -> Document:
     text, problem = _decode(path, data)
-    source = SourceText(path, text)
+    source = SourceText(path, text, hashlib.sha256(data).hexdigest())
     if problem is not None:
         return Document(source, None, (problem,))
     return load_text(source)

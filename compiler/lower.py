@@ -47,6 +47,7 @@ from .ir import (
 from .loader import Document, YEntry, YMap, YNode, YScalar, YSeq, inner_span, load_file, to_python
 from .locks import LockTable, default_lock_table, locks_for_task
 from .spans import SourceText, Span
+from .result import CompileOptions, Compiled
 from .suggest import did_you_mean
 
 ASYNC_KEYWORDS = ("async", "async_val", "poll", "until", "retries", "delay")
@@ -63,26 +64,6 @@ STRATEGIES = ("linear", "free", "host_pinned", "debug")
 ASYNC_STATUS = "ansible.builtin.async_status"
 # Play keys that hold tasks or are handled on their own, not plain keyword values.
 _PLAY_STRUCTURE = frozenset({"hosts", "tasks", "pre_tasks", "post_tasks", "handlers", "roles"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CompileOptions:
-    """Settings that change what the compiler accepts or computes (never the environment)."""
-
-    poll_default: int = 15
-    """``poll`` when a task gives ``async`` but no ``poll`` (ansible-core's DEFAULT_POLL_INTERVAL)."""
-    extra_locks: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    """User-declared locks: lock name -> module names or ``command:<regex>`` patterns."""
-    roles_path: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Compiled:
-    """What `compile_playbook` returns: the graph, every finding, and the sources read."""
-
-    graph: Graph
-    diagnostics: tuple[Diagnostic, ...]
-    sources: Mapping[str, SourceText]
 
 
 # --------------------------------------------------------------------------- scope
@@ -166,14 +147,37 @@ class _Compiler:
         self.registered: dict[str, Node] = {}
         self.aliases: dict[str, tuple[VarRead, ...]] = {}
         self.node_by_id: dict[str, Node] = {}
+        self.inputs: dict[str, str] = {}
         self.pending_handlers: list[Step] = []
         self.play_count = 0
 
     # ------------------------------------------------------------------ files
+    # Every look at the file system goes through these, which record what was
+    # seen (`inputs`), so a cached compilation can tell whether it is still valid.
+
+    def is_file(self, path: str) -> bool:
+        found = os.path.isfile(path)
+        self.inputs.setdefault(path, "file" if found else "absent")
+        return found
+
+    def is_dir(self, path: str) -> bool:
+        found = os.path.isdir(path)
+        self.inputs.setdefault(path + os.sep, "dir" if found else "absent")
+        return found
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            names = sorted(os.listdir(path))
+        except OSError:
+            self.inputs[path + os.sep] = "absent"
+            raise
+        self.inputs[path + os.sep] = "list:" + "\0".join(names)
+        return names
 
     def load(self, path: str) -> tuple[FileContext, YNode | None]:
         if path not in self.documents:
             document = load_file(path)
+            self.inputs[path] = "sha256:" + document.source.digest
             self.documents[path] = document
             ctx = FileContext(document.source)
             ctx.diagnostics.extend(document.diagnostics)
@@ -189,7 +193,7 @@ class _Compiler:
     def playbook(
         self, path: str, chain: tuple[str, ...] = (), origin: tuple[FileContext, Span] | None = None
     ) -> list[Play]:
-        if origin is not None and not os.path.isfile(path):
+        if origin is not None and not self.is_file(path):
             ctx, span = origin
             ctx.report(codes.LOAD_NOT_FOUND, span, f"imported playbook '{path}' not found")
             return []
@@ -399,7 +403,7 @@ class _Compiler:
     def library_modules(self, base_dir: str) -> frozenset[str]:
         folder = os.path.join(base_dir, "library")
         try:
-            names = os.listdir(folder)
+            names = self.listdir(folder)
         except OSError:
             return frozenset()
         return frozenset(os.path.splitext(name)[0] for name in names if not name.startswith("."))
@@ -1174,7 +1178,7 @@ class _Compiler:
             ]
         )
         for candidate in candidates:
-            if os.path.isfile(candidate):
+            if self.is_file(candidate):
                 return os.path.normpath(candidate)
         return None
 
@@ -1299,7 +1303,7 @@ class _Compiler:
         return steps, handlers
 
     def find_role(self, name: str, scope: Scope) -> str | None:
-        if os.path.isabs(name) and os.path.isdir(name):
+        if os.path.isabs(name) and self.is_dir(name):
             return name
         short = name.rsplit(".", 1)[-1]
         for root in (
@@ -1309,7 +1313,7 @@ class _Compiler:
         ):
             for candidate in (name, short):
                 path = os.path.join(root, candidate)
-                if os.path.isdir(os.path.join(path, "tasks")) or os.path.isdir(
+                if self.is_dir(os.path.join(path, "tasks")) or self.is_dir(
                     os.path.join(path, "handlers")
                 ):
                     return os.path.normpath(path)
@@ -1318,7 +1322,7 @@ class _Compiler:
     def role_file(self, role_dir: str, folder: str, name: str) -> str | None:
         for candidate in (name, f"{name}.yml", f"{name}.yaml"):
             path = os.path.join(role_dir, folder, candidate)
-            if os.path.isfile(path):
+            if self.is_file(path):
                 return path
         return None
 
@@ -1398,11 +1402,14 @@ def compile_playbook(path: str, options: CompileOptions | None = None) -> Compil
     graph = Graph(plays=tuple(plays))
     sources = {p: doc.source for p, doc in compiler.documents.items()}
     return Compiled(
-        graph=graph, diagnostics=tuple(sorted_unique(compiler.diagnostics())), sources=sources
+        graph=graph,
+        diagnostics=tuple(sorted_unique(compiler.diagnostics())),
+        sources=sources,
+        inputs=dict(compiler.inputs),
     )
 
 
-__all__ = ["CompileOptions", "Compiled", "Scope", "compile_playbook"]
+__all__ = ["CompileOptions", "Compiled", "Scope", "compile_playbook", "compile_role", "compile_task_file"]
 
 
 def compile_task_file(

@@ -60,11 +60,13 @@ class SourceText:
     offsets, so each line's byte offset is kept and the column's UTF-8 length added.
     """
 
-    __slots__ = ("_line_byte_starts", "_line_char_starts", "ascii", "lines", "path", "text")
+    __slots__ = ("_line_byte_starts", "_line_char_starts", "ascii", "digest", "lines", "path", "text")
 
-    def __init__(self, path: str, text: str) -> None:
+    def __init__(self, path: str, text: str, digest: str = "") -> None:
         self.path = path
         self.text = text
+        self.digest = digest
+        """sha256 of the file's bytes (empty for text that did not come from a file)."""
         self.ascii = text.isascii()
         """Character and byte offsets coincide: spans need no conversion (the common case)."""
         self.lines = text.split("\n")

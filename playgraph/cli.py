@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from playgraph import __version__
-from playgraph.compiler import CompileOptions, compile_playbook, emit_dot, emit_json, emit_mermaid
+from playgraph.compiler.result import CompileOptions
 from playgraph.compiler.diagnostics import Diagnostic, has_errors, sorted_unique
 from playgraph.compiler.spans import SourceText
 
 from . import report
+from .cache import compile_cached
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -103,6 +104,12 @@ def _add_compile_options(parser: argparse.ArgumentParser) -> None:
         help="poll interval when a task sets async without poll "
         "(default: $ANSIBLE_POLL_INTERVAL or 15)",
     )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="compile afresh instead of reusing the result for unchanged files "
+        "(also PLAYGRAPH_NO_CACHE=1)",
+    )
 
 
 def compile_options(args: argparse.Namespace) -> CompileOptions:
@@ -157,7 +164,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if config.path is not None and config.source is not None:
         sources[config.path] = config.source
     for path in args.playbooks:
-        compiled = compile_playbook(path, options)
+        compiled = compile_cached(path, options, use_cache=not args.no_cache)
         diagnostics += compiled.diagnostics
         diagnostics += lint(compiled.graph, hosts=resolver, config=config)
         sources.update(compiled.sources)
@@ -190,7 +197,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    compiled = compile_playbook(args.playbook, compile_options(args))
+    compiled = compile_cached(args.playbook, compile_options(args), use_cache=not args.no_cache)
     findings = sorted_unique(compiled.diagnostics)
     if has_errors(findings):
         sys.stderr.write(report.format_pep8(findings))
@@ -198,6 +205,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     if findings:
         sys.stderr.write(report.format_pep8(findings))
+    from playgraph.compiler.plan import emit_json
+    from playgraph.compiler.render import emit_dot, emit_mermaid
+
     emitters = {"json": emit_json, "dot": emit_dot, "mermaid": emit_mermaid}
     text = emitters[args.format](compiled.graph)
     if args.output:

@@ -14,10 +14,12 @@ import os
 import sys
 from typing import Any
 
-from playgraph.compiler import CompileOptions, compile_playbook
+from playgraph.compiler.result import CompileOptions
 from playgraph.compiler.diagnostics import has_errors, sorted_unique
 from playgraph.compiler.ir import Graph
 from playgraph.compiler.plan import PlanError, load_plan, looks_like_plan
+
+from .cache import compile_cached
 
 EXIT_BEFORE_RUN = 1
 
@@ -57,7 +59,9 @@ def forks_from(args: argparse.Namespace) -> int:
         return 5
 
 
-def load_graph(path: str, compile_options: CompileOptions) -> tuple[Graph, str]:
+def load_graph(
+    path: str, compile_options: CompileOptions, *, use_cache: bool = True
+) -> tuple[Graph, str]:
     """A graph from a playbook (compiled, must be error-free) or a plan JSON; and its folder."""
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -75,7 +79,7 @@ def load_graph(path: str, compile_options: CompileOptions) -> tuple[Graph, str]:
         if first is not None and first.span.file:
             folder = os.path.dirname(first.span.file) or "."
         return graph, folder
-    compiled = compile_playbook(path, compile_options)
+    compiled = compile_cached(path, compile_options, use_cache=use_cache)
     findings = sorted_unique(compiled.diagnostics)
     if has_errors(findings):
         from . import report
@@ -96,7 +100,7 @@ def cmd_run(args: argparse.Namespace, compile_options: CompileOptions) -> int:
 
         raise UsageError("The number of processes (--forks) must be >= 1")
     try:
-        graph, folder = load_graph(args.playbook, compile_options)
+        graph, folder = load_graph(args.playbook, compile_options, use_cache=not args.no_cache)
         inventory = load_inventory(args.inventory) if args.inventory else Inventory()
         extra_vars = parse_extra_vars(args.extra_vars)
     except RunSetupError as error:

@@ -32,14 +32,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import assert_never
 
-from playgraph.grammar import (
-    GrammarError,
-    analyze_condition,
-    is_template,
-    parse_template,
-    template_reads,
-)
-
+from ..context import analyze_text, looks_templated
 from ..ir import (
     JSON,
     Blocking,
@@ -118,10 +111,10 @@ def condition_names(condition: Condition) -> frozenset[str] | None:
     """The variable names a condition reads, or None when it does not parse."""
     if isinstance(condition, bool):
         return frozenset()
-    try:
-        return frozenset(read.name for read in analyze_condition(condition))
-    except GrammarError:
-        return None
+    outcome = analyze_text(condition, True)
+    if isinstance(outcome, tuple):
+        return frozenset(read.name for read in outcome)
+    return None
 
 
 def literal_int(value: Templated | None) -> int | None:
@@ -367,7 +360,7 @@ def jid_names(join: Join) -> list[str]:
     Empty for a literal job id, and for a loop over literal job ids.
     """
     jid = join.jid
-    if not isinstance(jid, str) or not is_template(jid):
+    if not isinstance(jid, str) or not looks_templated(jid):
         return []
     names: list[str] = []
     for name in _template_names(jid):
@@ -385,12 +378,8 @@ def jid_names(join: Join) -> list[str]:
 
 
 def _template_names(text: str) -> list[str]:
-    if not is_template(text):
-        return []
-    try:
-        return [read.name for read in template_reads(parse_template(text))]
-    except GrammarError:
-        return []
+    outcome = analyze_text(text, False)
+    return [read.name for read in outcome] if isinstance(outcome, tuple) else []
 
 
 def inside_block_body(place: Place, block: str) -> bool:
