@@ -22,7 +22,6 @@ extra vars; 5 for bad options (an unknown module, ``-f 0``, a missing ``-a`` for
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import os
 import sys
@@ -271,6 +270,8 @@ def cmd_adhoc(args: argparse.Namespace) -> int:
     subscribers = []
     if not args.json:
         subscribers.append(AdhocDisplay(graph.node_index(), one_line=args.one_line))
+    import asyncio  # here, so `check` and `compile` do not pay for importing it
+
     outcome = asyncio.run(run_and_close(graph, inventory, options, subscribers))
     if args.json:
         sys.stdout.write(dump_document(adhoc_document(outcome.document)))

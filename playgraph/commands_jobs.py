@@ -27,7 +27,6 @@ when one was unreachable; 1 for a bad inventory; 5 for bad options.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
 import json
 import re
@@ -168,6 +167,7 @@ def _per_host(
     from playgraph.runtime.jobs import close_clients
     from playgraph.runtime.run import default_connect
     from playgraph.runtime.tracing import Tracer
+    import asyncio  # here, so `check` and `compile` do not pay for importing it
 
     async def main() -> dict[str, T]:
         run = RunContext(
@@ -311,6 +311,8 @@ def _cmd_status(args: argparse.Namespace, forks: int) -> int:
     if not args.json:
         subscribers.append(AdhocDisplay(graph.node_index(), one_line=args.one_line))
     options = RunOptions(forks=forks, extra_vars=extra_vars, limit=args.limit)
+    import asyncio  # here, so `check` and `compile` do not pay for importing it
+
     outcome = asyncio.run(run_and_close(graph, inventory, options, subscribers))
     if args.json:
         sys.stdout.write(dump_document(adhoc_document(outcome.document)))

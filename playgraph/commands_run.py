@@ -8,7 +8,6 @@ a bad inventory or plan), 5 for bad options.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import os
 import sys
@@ -125,6 +124,8 @@ def cmd_run(args: argparse.Namespace, compile_options: CompileOptions) -> int:
         playbook_dir=folder,
         verbosity=args.verbose,
     )
+    import asyncio  # here, so `check` and `compile` do not pay for importing it
+
     outcome = asyncio.run(
         run_graph(graph, inventory, options, display_stream=None if args.json else sys.stdout)
     )
