@@ -65,7 +65,14 @@ def main() -> None:
         playbook.write_text(generate(args.tasks))
         inventory = Path(folder) / "hosts"
         inventory.write_text("localhost ansible_connection=local\n")
-        ours = timed([playgraph_bin(), "check", str(playbook)], repeat=args.repeat)
+        # Cold: every run compiles (--no-cache).  Warm: the compile cache holds the
+        # unchanged playbook, as on a re-run in CI or an editor.  Exit 2 is fine:
+        # the generated playbook has (deliberate) lint findings.
+        cold = timed(
+            [playgraph_bin(), "check", "--no-cache", str(playbook)], repeat=args.repeat, ok=(0, 2)
+        )
+        timed([playgraph_bin(), "check", str(playbook)], repeat=1, ok=(0, 2))
+        warm = timed([playgraph_bin(), "check", str(playbook)], repeat=args.repeat, ok=(0, 2))
         theirs = timed(
             [ansible_playbook, "--syntax-check", "-i", str(inventory), str(playbook)],
             repeat=args.repeat,
@@ -75,16 +82,19 @@ def main() -> None:
         "benchmark": "check vs ansible-playbook --syntax-check",
         "tasks": args.tasks,
         "repeat": args.repeat,
-        "playgraph_seconds": summary(ours),
+        "playgraph_cold_seconds": summary(cold),
+        "playgraph_warm_seconds": summary(warm),
         "ansible_seconds": summary(theirs),
-        "ratio": summary(theirs)["median"] / summary(ours)["median"],
+        "ratio_cold": summary(theirs)["median"] / summary(cold)["median"],
+        "ratio_warm": summary(theirs)["median"] / summary(warm)["median"],
     }
     out = ROOT / "bench" / "results" / "check.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(
-        f"{args.tasks} tasks: playgraph check {result['playgraph_seconds']['median']:.3f}s, "
-        f"ansible-playbook --syntax-check {result['ansible_seconds']['median']:.3f}s "
-        f"-> {result['ratio']:.1f}x faster"
+        f"{args.tasks} tasks: playgraph check {result['playgraph_cold_seconds']['median']:.3f}s cold, "
+        f"{result['playgraph_warm_seconds']['median']:.3f}s warm; ansible-playbook --syntax-check "
+        f"{result['ansible_seconds']['median']:.3f}s -> {result['ratio_cold']:.1f}x cold, "
+        f"{result['ratio_warm']:.1f}x warm"
     )
 
 

@@ -62,6 +62,11 @@ LOOP_CONTROL_KEYS = (
 )
 STRATEGIES = ("linear", "free", "host_pinned", "debug")
 ASYNC_STATUS = "ansible.builtin.async_status"
+# Actions whose arguments are free-form names (set_fact's facts, add_host's host
+# variables): their documented options are not the whole story.
+_ANY_ARGUMENTS = frozenset({"set_fact", "add_host", "set_stats", "include_vars", "group_by"})
+# Documentation placeholders that are not real parameters.
+_PSEUDO_OPTIONS = frozenset({"free_form", "free-form", "key_value"})
 # Play keys that hold tasks or are handled on their own, not plain keyword values.
 _PLAY_STRUCTURE = frozenset({"hosts", "tasks", "pre_tasks", "post_tasks", "handlers", "roles"})
 
@@ -931,7 +936,7 @@ class _Compiler:
         scope: Scope,
     ) -> None:
         """Unknown or missing arguments, for modules whose options the catalog knows."""
-        if info is None or not info.options:
+        if info is None or not info.options or info.short in _ANY_ARGUMENTS:
             return
         spans: dict[str, Span] = {}
         if isinstance(args_node, YMap):
@@ -951,7 +956,7 @@ class _Compiler:
         if scope.has_module_defaults:
             return
         for name in sorted(info.required):
-            if name not in args and name != "free_form":
+            if name not in args and name not in _PSEUDO_OPTIONS:
                 ctx.report(
                     codes.SCHEMA_MISSING_ARGUMENT,
                     action_entry.key.span,
@@ -1031,7 +1036,8 @@ class _Compiler:
             values.conditions(ctx, entries["until"].value, "until") if "until" in entries else ()
         )
         retries = (
-            values.integer(ctx, entries["retries"].value, "retries", hint="attempts")
+            # ansible-core accepts a negative count and runs the task once: so do we.
+            values.integer(ctx, entries["retries"].value, "retries", hint="attempts", minimum=-(2**31))
             if "retries" in entries
             else None
         )

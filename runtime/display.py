@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from playgraph.compiler.ir import Node
 
-from .results import HostStats, is_changed, is_failed, is_skipped, is_unreachable
+from .results import HostStats, censor, is_changed, is_failed, is_skipped, is_unreachable
 from .tracing import Event, EventKind
 
 _WIDTH = 80
@@ -110,6 +110,8 @@ class Display:
 
     def _on_node_finished(self, event: Event) -> None:
         result: Mapping[str, Any] = event.data.get("result", {})
+        if result.get("_playgraph_no_log"):
+            result = censor(result, keep_status=True)
         host = event.host
         self._task_banner(event.node)
         jid = self._launched.pop((event.node or "", host or ""), None)

@@ -36,6 +36,7 @@ from .tracing import EventKind
 
 DEFAULT_ASYNC_DIR = "~/.ansible_async"
 _TIMEOUT_MESSAGE = "async task did not complete within the requested time - {limit}s"
+_UNKNOWN_ERROR = "Task failed: Action failed: Unknown error."
 
 
 class _Final(Exception):
@@ -104,12 +105,32 @@ class Executor:
             result = final.result
         except TemplateError as error:
             result = _failure(str(error), node.span)
+        except JobError as error:
+            # The target's job supervisor refused or could not be reached (e.g. it did
+            # not start in time): this host's task fails, the run goes on — as
+            # ansible-core's failing async_wrapper fails only its task.
+            result = _failure(f"async job: {error}", node.span)
         if node.register and not result.get("unreachable"):
             state.registered[node.register] = mark_unsafe(_registered(result))
         if is_failed(result) and self._ignore_errors(node, host):
             result["_playgraph_ignored"] = True
+        if self._no_log(node, host):
+            # The output (display, JSON document) shows it censored; the registered
+            # value above keeps everything, as ansible-core's does.
+            result["_playgraph_no_log"] = True
         run.emit(EventKind.NODE_FINISHED, node.id, host, result=result)
         return result
+
+    def _no_log(self, node: Node, host: str) -> bool:
+        play = self.run.play
+        value = node.no_log if node.no_log is not None else (play.no_log if play else None)
+        if isinstance(value, str):
+            templar = self.run.templar
+            try:
+                return bool(templar.evaluate(value, templar.lazy(self.run.host_layers(host, node))))
+            except TemplateError:
+                return True  # ansible-core masks the output when no_log cannot be decided
+        return bool(value)
 
     def _ignore_errors(self, node: Node, host: str) -> bool:
         value: bool | str = node.ignore_errors
@@ -170,6 +191,14 @@ class Executor:
     # ------------------------------------------------------------------ one item: when, retries
 
     async def _run_item(self, node: Node, host: str, variables: Any) -> Result:
+        result = await self._run_attempts(node, host, variables)
+        if result.get("failed") and "msg" not in result:
+            # ansible-core 2.19 turns a failed result into an error and back
+            # (AnsibleActionCapturedError); one without a message gets this one.
+            result["msg"] = _UNKNOWN_ERROR
+        return result
+
+    async def _run_attempts(self, node: Node, host: str, variables: Any) -> Result:
         run = self.run
         templar = run.templar
         for condition in node.when:
@@ -290,7 +319,13 @@ class Executor:
             async_dir=self._async_dir(variables),
         )
         try:
-            if async_limit and not ctx.check_mode:
+            # ansible-core 2.17+ runs async tasks in check mode as jobs too (the module
+            # decides inside the job what check mode means), so the result carries a jid,
+            # ``started``/``finished``, and a detached launch can be joined later.  A
+            # module without check-mode support is still skipped by its synchronous run:
+            # its job program would not skip (and could act).
+            skip_check = ctx.check_mode and getattr(module, "check_mode", True) is False
+            if async_limit and not skip_check:
                 if not module.supports_async:
                     raise _Final({"failed": True, "changed": False, "msg": f"This action ({short}) does not support async."})
                 return await self._launch(node, host, module, ctx, async_limit, poll)
@@ -307,6 +342,10 @@ class Executor:
             limit = _coerce_int(templar.render(node.async_limit, variables), "async_val")
             poll = 0 if isinstance(node, Detached) else _coerce_int(templar.render(node.poll, variables), "poll")
             return limit, poll
+        if isinstance(node, Join) and node.async_limit is not None:
+            # ``async`` on async_status itself: ansible-core refuses it ("does not support
+            # async"), so the value must reach the check in `_attempt`.
+            return _coerce_int(templar.render(node.async_limit, variables), "async_val"), 0
         return 0, 0
 
     def _delegate(self, node: Node, variables: Any) -> str | None:

@@ -21,13 +21,25 @@ Result = dict[str, Any]
 _INTERNAL_PREFIX = "_playgraph"
 
 
+def _check_key(result: Mapping[str, Any], key: str) -> bool:
+    """ansible-core's TaskResult._check_key: the key's value, else any loop item's."""
+    if key in result:
+        return bool(result[key])
+    items = result.get("results")
+    if not isinstance(items, list):
+        return False
+    return any(isinstance(item, Mapping) and item.get(key) for item in items)
+
+
 def is_failed(result: Mapping[str, Any]) -> bool:
-    """Failed as Ansible's TaskResult sees it: ``failed_when_result`` wins over ``failed``."""
-    if "failed_when_result" in result:
-        return bool(result["failed_when_result"])
-    if result.get("results") and isinstance(result["results"], list) and "failed" not in result:
-        return any(is_failed(item) for item in result["results"] if isinstance(item, Mapping))
-    return bool(result.get("failed", False))
+    """Failed as ansible-core's TaskResult.is_failed sees it: ``failed_when_result`` (of the
+    result or of any loop item) wins over ``failed``."""
+    items = result.get("results")
+    overridden = "failed_when_result" in result or (
+        isinstance(items, list)
+        and any(isinstance(item, Mapping) and "failed_when_result" in item for item in items)
+    )
+    return _check_key(result, "failed_when_result" if overridden else "failed")
 
 
 def is_changed(result: Mapping[str, Any]) -> bool:
@@ -65,7 +77,9 @@ def skipped(condition: object) -> Result:
 
 def loop_aggregate(items: list[Result]) -> Result:
     """The registered value of a looped task (``results`` list plus the summary keys)."""
-    failed = any(is_failed(item) for item in items)
+    # As ansible-core's TaskExecutor.run: an item's own ``failed`` decides (its
+    # failed_when_result is weighed later, by is_failed on the whole result).
+    failed = any(item.get("failed") for item in items)
     result: Result = {
         "changed": any(is_changed(item) for item in items),
         "results": items,
@@ -76,10 +90,40 @@ def loop_aggregate(items: list[Result]) -> Result:
         result["msg"] = "One or more items failed"
     else:
         result["msg"] = "All items completed"
+    if result["skipped"]:
+        result["msg"] = "All items skipped"
     if not items:
         result["skipped"] = True
         result["skipped_reason"] = "No items in the list"
     return result
+
+
+CENSORED = (
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
+)
+_KEPT_WHEN_CENSORED = ("attempts", "changed", "retries", "warnings", "deprecations")
+_STATUS_KEYS = ("failed", "skipped", "unreachable", "failed_when_result")
+
+
+def censor(result: Mapping[str, Any], *, keep_status: bool = False) -> Result:
+    """A ``no_log`` result as ansible-core shows it (``censor_result``): only ``attempts``,
+    ``changed``, ``retries``, warnings and ``censored``; loop items censored the same way.
+
+    ``keep_status`` also keeps the status keys and playgraph's internal ones, for the
+    callers that still decide how to report the result.
+    """
+    kept = _KEPT_WHEN_CENSORED + (_STATUS_KEYS if keep_status else ())
+    out: Result = {k: result[k] for k in kept if k in result}
+    if keep_status:
+        out.update({k: v for k, v in result.items() if k.startswith(_INTERNAL_PREFIX)})
+    out["censored"] = CENSORED
+    items = result.get("results")
+    if isinstance(items, list):
+        out["results"] = [
+            censor(item, keep_status=keep_status) if isinstance(item, Mapping) else item
+            for item in items
+        ]
+    return out
 
 
 def public(result: Mapping[str, Any]) -> Result:

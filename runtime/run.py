@@ -50,9 +50,9 @@ def default_connect(host: str, variables: Mapping[str, Any]) -> Connection:
         try:
             from .connection.ssh import SSHConnection
         except ImportError:
-            return UnsupportedConnection(host, "the ssh connection is not available in this build")  # type: ignore[return-value]
+            return UnsupportedConnection(host, "the ssh connection is not available in this build")
         return SSHConnection(host, variables)
-    return UnsupportedConnection(host, f"connection type '{kind}' is not supported by playgraph")  # type: ignore[return-value]
+    return UnsupportedConnection(host, f"connection type '{kind}' is not supported by playgraph")
 
 
 def parse_extra_vars(values: Sequence[str], *, base_dir: str = ".") -> dict[str, Any]:

@@ -34,7 +34,15 @@ from playgraph.compiler.lower import compile_role, compile_task_file
 from .context import RunContext
 from .executor import Executor
 from .facts import gather_facts
-from .results import Result, count, is_changed, is_failed, is_unreachable
+from .results import (
+    Result,
+    censor,
+    count,
+    is_changed,
+    is_failed,
+    is_skipped,
+    is_unreachable,
+)
 from .templating import TemplateError
 from .tracing import EventKind
 
@@ -86,6 +94,7 @@ class Scheduler:
         self.run.node_index.update(graph.node_index())
         self._order: dict[str, OrderKey] = {}
         self._play_aborted = False
+        self._break_run = False
 
     # ------------------------------------------------------------------ the run
 
@@ -93,16 +102,20 @@ class Scheduler:
         run = self.run
         try:
             for play in self.graph.plays:
-                await self._play(play)
+                if not await self._play(play):
+                    break
         finally:
             await run.close()
         run.emit(EventKind.RUN_FINISHED)
         failed = any(state.failed for state in run.states.values())
         unreachable = any(state.unreachable for state in run.states.values())
-        code = (2 if failed else 0) | (4 if unreachable else 0)
+        # As ansible-playbook: an unreachable host wins over a failed one (its strategy
+        # returns RUN_UNREACHABLE_HOSTS first), so the codes are 0, 2 or 4, never 6.
+        code = 4 if unreachable else 2 if failed else 0
         return RunOutcome(exit_code=code, document=run.document.to_json())
 
-    async def _play(self, play: Play) -> None:
+    async def _play(self, play: Play) -> bool:
+        """Run one play; False when the run must stop (ansible-core's "break_play")."""
         run = self.run
         run.play = play
         run.vars_files = self._vars_files(play)
@@ -115,21 +128,41 @@ class Scheduler:
         selected = run.inventory.select(str(pattern), limit=run.options.limit, order=play.order or "inventory", rng=run.rng)
         hosts = [h for h in selected if not (run.state(h).failed or run.state(h).unreachable)]
         run.play_hosts = hosts
-        run.document.start_play(play.name or play.hosts, f"{play.span.file}:{play.span.line}")
-        run.emit(EventKind.PLAY_STARTED, data_name=play.name or play.hosts, play=play.id, hosts=list(hosts))
-        if not hosts:
-            run.document.end_play()
-            run.emit(EventKind.PLAY_FINISHED, play=play.id)
-            return
-        for batch in self._batches(play, hosts):
+        if not selected:
+            self._start_play(play, hosts)
+            self._end_play(play)
+            return True
+        # ansible-core cuts the batches from every matched host, also those that failed in
+        # an earlier play (they just run nothing in their batch), and runs the play afresh
+        # per batch: its callbacks get a play start per batch, so the json document has
+        # one play entry per batch.
+        for whole in self._batches(play, selected):
+            batch = [h for h in whole if h in hosts]
+            self._start_play(play, batch)
             run.batch = batch
             for host in batch:
                 run.state(host).ended = False
-            await self._batch(play, batch)
+            if batch:
+                await self._batch(play, batch)
+            self._end_play(play)
+            # A batch whose hosts all failed ends the whole run, as any_errors_fatal and
+            # max_fail_percentage do (ansible-core's PlaybookExecutor "break_play").
+            lost = [h for h in batch if run.state(h).failed or run.state(h).unreachable]
+            if (batch and len(lost) == len(batch)) or self._break_run:
+                return False
             if self._play_aborted:
                 break
-        run.document.end_play()
-        run.emit(EventKind.PLAY_FINISHED, play=play.id)
+        return True
+
+    def _start_play(self, play: Play, hosts: list[str]) -> None:
+        run = self.run
+        name = play.name or play.hosts
+        run.document.start_play(name, f"{play.span.file}:{play.span.line}")
+        run.emit(EventKind.PLAY_STARTED, data_name=name, play=play.id, hosts=list(hosts))
+
+    def _end_play(self, play: Play) -> None:
+        self.run.document.end_play()
+        self.run.emit(EventKind.PLAY_FINISHED, play=play.id)
 
     def _vars_files(self, play: Play) -> dict[str, Any]:
         import yaml
@@ -269,6 +302,7 @@ class Scheduler:
             if state.active:
                 state.failed = True
         self._play_aborted = True
+        self._break_run = True
 
     # ------------------------------------------------------------------ running a node on hosts
 
@@ -280,31 +314,35 @@ class Scheduler:
         if run_once and (play.strategy or "linear") != "free":
             first = hosts[0]
             result = await self.executor.run_node(node, first)
+            self._after(play, node, first, result)
             results = {first: result}
             for other in hosts[1:]:
-                # ansible-core hands the one result to every host of the batch.
+                # ansible-core registers the one result on every host of the batch and
+                # fails them all when it failed (the copy keeps `_after`'s failure mark),
+                # but reports it (callbacks, recap, handler notification) for the first
+                # host only.
                 copy = dict(result)
                 results[other] = copy
                 if node.register:
-                    run.state(other).registered[node.register] = run.state(first).registered.get(node.register)
-                run.emit(EventKind.NODE_FINISHED, node.id, other, result=copy)
+                    registered = run.state(first).registered.get(node.register)
+                    run.state(other).registered[node.register] = registered
+            return results
+        throttle = node.throttle if node.throttle is not None else play.throttle
+        limit = int(run.templar.render(throttle, run.options.extra_vars)) if throttle else 0
+        # The order in which ready hosts start comes from the injected Random,
+        # so property tests can explore (and shrink) interleavings.
+        ready = run.rng.sample(hosts, len(hosts))
+        if limit and limit < len(hosts):
+            semaphore = asyncio.Semaphore(limit)
+
+            async def bounded(host: str) -> Result:
+                async with semaphore:
+                    return await self.executor.run_node(node, host)
+
+            values = await asyncio.gather(*(bounded(h) for h in ready))
         else:
-            throttle = node.throttle if node.throttle is not None else play.throttle
-            limit = int(run.templar.render(throttle, run.options.extra_vars)) if throttle else 0
-            # The order in which ready hosts start comes from the injected Random,
-            # so property tests can explore (and shrink) interleavings.
-            ready = run.rng.sample(hosts, len(hosts))
-            if limit and limit < len(hosts):
-                semaphore = asyncio.Semaphore(limit)
-
-                async def bounded(host: str) -> Result:
-                    async with semaphore:
-                        return await self.executor.run_node(node, host)
-
-                values = await asyncio.gather(*(bounded(h) for h in ready))
-            else:
-                values = await asyncio.gather(*(self.executor.run_node(node, h) for h in ready))
-            results = {host: dict(zip(ready, values, strict=True))[host] for host in hosts}
+            values = await asyncio.gather(*(self.executor.run_node(node, h) for h in ready))
+        results = {host: dict(zip(ready, values, strict=True))[host] for host in hosts}
         for host, result in results.items():
             self._after(play, node, host, result)
         return results
@@ -346,10 +384,23 @@ class Scheduler:
             record = run.document.task(node.id, node.display_name, f"{node.span.file}:{node.span.line}")
         else:
             record = run.document.task("gather_facts", "Gathering Facts", "")
+        # As ansible-core's callback results: the status keys are stripped and the json
+        # callback re-adds ``failed``/``skipped`` from the status the task was reported with
+        # (so an ok task whose failed_when overrode an exhausted until shows no ``failed``).
+        no_log = bool(result.get("_playgraph_no_log"))
+        shown = {
+            k: v
+            for k, v in (censor(result) if no_log else result).items()
+            if not k.startswith("_playgraph") and k not in ("failed", "skipped")
+        }
+        if is_failed(result):
+            shown["failed"] = True
+        elif not is_unreachable(result) and is_skipped(result):
+            shown["skipped"] = True
         record.hosts[host] = {
-            "_ansible_no_log": bool(isinstance(node, Node) and node.no_log is True),
+            "_ansible_no_log": no_log,
             "action": node.action.rsplit(".", 1)[-1] if isinstance(node, Node) else "gather_facts",
-            **{k: v for k, v in result.items() if not k.startswith("_playgraph")},
+            **shown,
         }
 
     # ------------------------------------------------------------------ a host's walk
@@ -385,7 +436,12 @@ class Scheduler:
         if failure is not None and block.rescue:
             state.facts["ansible_failed_task"] = {"name": failure.node.display_name, "action": failure.node.action}
             state.facts["ansible_failed_result"] = failure.result
-            run.document.host_stats(host).rescued += 1
+            # ansible-core counts a failure caught by a rescue as "rescued", not as a
+            # failure (StrategyBase._process_pending_results); it was counted as one when
+            # its result came in, before the walk knew a rescue would catch it.
+            stats = run.document.host_stats(host)
+            stats.rescued += 1
+            stats.failures = max(0, stats.failures - 1)
             try:
                 yield from self._steps(block.rescue, host)
                 failure = None

@@ -218,7 +218,7 @@ def test_status_while_running_and_after(async_dir: Path, arun: Run[None]) -> Non
         assert rec["stdout"] == "out\ntwo" and rec["stdout_lines"] == ["out", "two"]
         assert rec["stderr"] == "err" and rec["stderr_lines"] == ["err"]
         assert TIME_RE.match(rec["start"]) and TIME_RE.match(rec["end"])
-        assert DELTA_RE.match(rec["delta"]) and rec["delta"].startswith("0:00:00.4")
+        assert DELTA_RE.match(rec["delta"]) and 0.35 <= float(rec["delta"].rsplit(":", 1)[1]) < 5
         assert rec["ansible_job_id"] == "j7.1" and rec["results_file"] == rf
         assert "failed" not in rec
 

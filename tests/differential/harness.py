@@ -1,0 +1,217 @@
+"""Running one corpus playbook through ansible-core (the oracle) and through playgraph.
+
+Both get the same three local hosts (``h1..h3``, ``ansible_connection=local``) and each run
+its own work directory and ``ansible_async_dir`` under the case's temporary directory, so
+runs (and the two tools) never share job files or counter files.  Playbooks read
+``work_dir`` (an extra var) for the files they count runs in.
+
+A corpus file may start with header comments the harness reads:
+
+* ``# args: -C --forks 2`` — extra command-line options for both tools;
+* ``# hosts: 3`` — how many hosts (default 3);
+* ``# host-vars: h2 ansible_connection=nosuch; h3 x=1`` — inventory variables of single hosts;
+* ``# outcome-only: task name; other task`` and ``# attempts-vary: task name`` — tasks
+  whose comparison is relaxed because it depends on the clock (see `normalise`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = Path(__file__).resolve().parent / "corpus"
+RUN_TIMEOUT = 180.0
+"""Seconds one tool may take on one playbook before the case fails."""
+
+
+class OracleMissing(Exception):
+    """ansible-core's side-by-side venv is not installed."""
+
+
+def oracle_venv() -> Path:
+    """``$PLAYGRAPH_ORACLE``, else ``.oracle/venv`` at the repository root (scripts/test)."""
+    return Path(os.environ.get("PLAYGRAPH_ORACLE") or ROOT / ".oracle" / "venv")
+
+
+def ansible_playbook() -> str:
+    venv = oracle_venv()
+    path = venv / "bin" / "ansible-playbook"
+    if not path.exists():
+        raise OracleMissing(
+            f"ansible-core, the oracle of the differential tests, is not installed at {venv} "
+            f"({path} is missing). Run scripts/test, which creates it (python3 -m venv "
+            f".oracle/venv && .oracle/venv/bin/pip install ansible), or point $PLAYGRAPH_ORACLE "
+            "at a venv holding the full ansible package (with ansible.posix)."
+        )
+    return os.fspath(path)
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    args: tuple[str, ...] = ()
+    hosts: int = 3
+    outcome_only: tuple[str, ...] = ()
+    attempts_vary: tuple[str, ...] = ()
+    host_vars: tuple[tuple[str, str], ...] = ()
+
+
+def read_header(playbook: Path) -> Header:
+    args: list[str] = []
+    hosts = 3
+    relaxed: dict[str, list[str]] = {"outcome-only": [], "attempts-vary": []}
+    host_vars: list[tuple[str, str]] = []
+    for line in playbook.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        key, _, value = line[1:].strip().partition(":")
+        if key == "args":
+            args += shlex.split(value)
+        elif key == "hosts":
+            hosts = int(value)
+        elif key == "host-vars":
+            for part in value.split(";"):
+                host, _, assignments = part.strip().partition(" ")
+                host_vars.append((host, assignments.strip()))
+        elif key in relaxed:
+            relaxed[key] += [name.strip() for name in value.split(";") if name.strip()]
+    return Header(
+        args=tuple(args),
+        hosts=hosts,
+        outcome_only=tuple(relaxed["outcome-only"]),
+        attempts_vary=tuple(relaxed["attempts-vary"]),
+        host_vars=tuple(host_vars),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    tool: str
+    home: Path
+    """The run's own directory (work dir, async dir, inventory)."""
+    exit_code: int
+    document: dict[str, Any] | None
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def explain(self) -> str:
+        return (
+            f"{self.tool} exited {self.exit_code} after {self.seconds:.1f}s\n"
+            f"--- stderr (tail) ---\n{self.stderr[-3000:]}\n"
+            f"--- stdout (tail) ---\n{self.stdout[-3000:]}"
+        )
+
+
+def write_inventory(directory: Path, async_dir: Path, header: Header) -> Path:
+    extra = dict(header.host_vars)
+    names = [f"h{i}" for i in range(1, header.hosts + 1)]
+    lines = ["[all]", *(f"{h} {extra[h]}".strip() if h in extra else h for h in names)]
+    lines += ["", "[all:vars]"]
+    lines += [
+        "ansible_connection=local",
+        "ansible_python_interpreter=/usr/bin/python3",
+        f"ansible_async_dir={async_dir}",
+    ]
+    path = directory / "inventory.ini"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _document(stdout: str) -> dict[str, Any] | None:
+    start = stdout.find("{")
+    if start < 0:
+        return None
+    try:
+        value = json.loads(stdout[start:])
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _run(tool: str, home: Path, argv: list[str], env: dict[str, str], cwd: Path) -> RunResult:
+    start = time.monotonic()
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=RUN_TIMEOUT
+        )
+    except subprocess.TimeoutExpired as error:
+        return RunResult(
+            tool,
+            home,
+            -1,
+            None,
+            str(error.stdout or ""),
+            f"timed out after {RUN_TIMEOUT}s",
+            time.monotonic() - start,
+        )
+    return RunResult(
+        tool,
+        home,
+        done.returncode,
+        _document(done.stdout),
+        done.stdout,
+        done.stderr,
+        time.monotonic() - start,
+    )
+
+
+def run_tool(tool: str, playbook: Path, base: Path) -> RunResult:
+    """Run ``playbook`` with ``tool`` (``ansible`` or ``playgraph``), in a dir under ``base``."""
+    header = read_header(playbook)
+    home = base / tool
+    work = home / "work"
+    async_dir = home / "async"
+    work.mkdir(parents=True, exist_ok=True)
+    inventory = write_inventory(home, async_dir, header)
+    common = ["-i", os.fspath(inventory), "-e", f"work_dir={work}", *header.args]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    if tool == "ansible":
+        argv = [ansible_playbook(), os.fspath(playbook), *common]
+        env.update(
+            ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+            ANSIBLE_LOCAL_TEMP=os.fspath(home / "ansible-local"),
+            ANSIBLE_REMOTE_TMP=os.fspath(home / "ansible-remote"),
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_DEPRECATION_WARNINGS="0",
+            ANSIBLE_RETRY_FILES_ENABLED="0",
+            ANSIBLE_HOST_KEY_CHECKING="0",
+        )
+    else:
+        argv = [sys.executable, "-m", "playgraph", "run", os.fspath(playbook), *common, "--json"]
+    return _run(tool, home, argv, env, work)
+
+
+def stop_playgraph_jobs(base: Path) -> None:
+    """Stop the job supervisor playgraph started for this case's async dir, and its jobs."""
+    from tests.runtime.conftest import stop_supervisor
+
+    stop_supervisor(base / "playgraph" / "async")
+
+
+def stop_ansible_jobs(base: Path) -> None:
+    """Kill what ansible-core's async jobs of this case left running.
+
+    Its watchdog kills a job only 5-10 s after the job's limit, so a case's long jobs
+    would outlive the test.  Every wrapper process runs a script from the case's remote
+    tmp dir; its module runner leads the process group that holds the job.
+    """
+    marker = os.fspath(base / "ansible")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read().decode(errors="replace")
+            if marker in cmdline and "async_wrapper" in cmdline:
+                os.killpg(os.getpgid(int(entry)), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
