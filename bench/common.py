@@ -31,7 +31,9 @@ def playgraph_bin() -> str:
     return os.fspath(local) if local.exists() else (found or "playgraph")
 
 
-def timed(argv: Sequence[str], *, repeat: int, env: dict[str, str] | None = None, ok: Sequence[int] = (0,)) -> list[float]:
+def timed(
+    argv: Sequence[str], *, repeat: int, env: dict[str, str] | None = None, ok: Sequence[int] = (0,)
+) -> list[float]:
     """Wall seconds of ``repeat`` runs of argv (each must exit with a code in ``ok``)."""
     times = []
     for _ in range(repeat):

@@ -46,8 +46,8 @@ _EXPORTS: dict[str, str] = {
 if TYPE_CHECKING:
     from .diagnostics import Diagnostic, Related, Severity
     from .ir import (
-        BlockStep,
         Blocking,
+        BlockStep,
         Detached,
         Edge,
         EdgeKind,
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from .lower import compile_playbook
     from .plan import PLAN_VERSION, PlanError, emit_json, load_plan
     from .render import emit_dot, emit_mermaid
-    from .result import CompileOptions, Compiled
+    from .result import Compiled, CompileOptions
     from .spans import Span
 
 
@@ -79,6 +79,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "PLAN_VERSION",
     "BlockStep",
     "Blocking",
     "CompileOptions",
@@ -92,7 +93,6 @@ __all__ = [
     "LoopSpec",
     "Node",
     "NodeKind",
-    "PLAN_VERSION",
     "PlanError",
     "Play",
     "Polled",

@@ -133,7 +133,14 @@ class _Route:
 class Catalog:
     """Module lookup over the generated data.  Immutable once built."""
 
-    __slots__ = ("_backends", "_by_collection_cache", "_cataloged", "_collections", "_entries", "_routes")
+    __slots__ = (
+        "_backends",
+        "_by_collection_cache",
+        "_cataloged",
+        "_collections",
+        "_entries",
+        "_routes",
+    )
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         # Entries are built on first use: `playgraph check` touches a few dozen

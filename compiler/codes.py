@@ -618,4 +618,3 @@ def render_markdown() -> str:
         ]
         out += code.doc.splitlines()
     return "\n".join(out) + "\n"
-

@@ -360,9 +360,7 @@ class _Builder:
             "tag:yaml.org,2002:null",
         ):
             try:
-                constructed = self._constructor.construct_object(
-                    yaml.ScalarNode(tag, event.value)
-                )
+                constructed = self._constructor.construct_object(yaml.ScalarNode(tag, event.value))
             except yaml.YAMLError:
                 constructed = event.value
             value = (

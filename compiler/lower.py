@@ -14,7 +14,7 @@ runtime expands.  Block and import keywords are pushed down into the tasks.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,8 +26,8 @@ from .context import FileContext, analyze_text, dotted
 from .diagnostics import Diagnostic, sorted_unique
 from .ir import (
     JSON,
-    BlockStep,
     Blocking,
+    BlockStep,
     Condition,
     Detached,
     Edge,
@@ -46,8 +46,8 @@ from .ir import (
 )
 from .loader import Document, YEntry, YMap, YNode, YScalar, YSeq, inner_span, load_file, to_python
 from .locks import LockTable, default_lock_table, locks_for_task
+from .result import Compiled, CompileOptions
 from .spans import SourceText, Span
-from .result import CompileOptions, Compiled
 from .suggest import did_you_mean
 
 ASYNC_KEYWORDS = ("async", "async_val", "poll", "until", "retries", "delay")
@@ -250,7 +250,7 @@ class _Compiler:
     def import_playbook(
         self, ctx: FileContext, item: YMap, entry: YEntry, base_dir: str, chain: tuple[str, ...]
     ) -> list[Play]:
-        for key in item.keys():
+        for key in item.keys():  # noqa: SIM118 - a YMap, not a dict
             if key not in (
                 "import_playbook",
                 "ansible.builtin.import_playbook",
@@ -501,7 +501,7 @@ class _Compiler:
                     help="write '- name: ...' followed by the module on the next line",
                 )
                 continue
-            if item.get("block") is not None or "block" in item.keys():
+            if item.entry("block") is not None:
                 block = self.block(ctx, item, step_id, scope)
                 if block is not None:
                     result.append(block)
@@ -1037,7 +1037,9 @@ class _Compiler:
         )
         retries = (
             # ansible-core accepts a negative count and runs the task once: so do we.
-            values.integer(ctx, entries["retries"].value, "retries", hint="attempts", minimum=-(2**31))
+            values.integer(
+                ctx, entries["retries"].value, "retries", hint="attempts", minimum=-(2**31)
+            )
             if "retries" in entries
             else None
         )
@@ -1415,7 +1417,14 @@ def compile_playbook(path: str, options: CompileOptions | None = None) -> Compil
     )
 
 
-__all__ = ["CompileOptions", "Compiled", "Scope", "compile_playbook", "compile_role", "compile_task_file"]
+__all__ = [
+    "CompileOptions",
+    "Compiled",
+    "Scope",
+    "compile_playbook",
+    "compile_role",
+    "compile_task_file",
+]
 
 
 def compile_task_file(
@@ -1443,7 +1452,11 @@ def compile_task_file(
     if isinstance(root, YSeq):
         steps = compiler.steps(ctx, root, id_prefix, scope)
     elif root is not None and not (isinstance(root, YScalar) and root.value is None):
-        ctx.report(codes.SCHEMA_NOT_A_PLAYBOOK, root.span, f"a task file must be a list of tasks, got {values.describe(root)}")
+        ctx.report(
+            codes.SCHEMA_NOT_A_PLAYBOOK,
+            root.span,
+            f"a task file must be a list of tasks, got {values.describe(root)}",
+        )
     return tuple(steps), tuple(sorted_unique(compiler.diagnostics()))
 
 

@@ -21,8 +21,8 @@ from enum import Enum
 from typing import Any, Union, get_args, get_origin
 
 from .ir import (
-    BlockStep,
     Blocking,
+    BlockStep,
     Detached,
     Edge,
     EdgeKind,

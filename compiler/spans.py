@@ -60,7 +60,15 @@ class SourceText:
     offsets, so each line's byte offset is kept and the column's UTF-8 length added.
     """
 
-    __slots__ = ("_line_byte_starts", "_line_char_starts", "ascii", "digest", "lines", "path", "text")
+    __slots__ = (
+        "_line_byte_starts",
+        "_line_char_starts",
+        "ascii",
+        "digest",
+        "lines",
+        "path",
+        "text",
+    )
 
     def __init__(self, path: str, text: str, digest: str = "") -> None:
         self.path = path
@@ -110,7 +118,9 @@ class SourceText:
     def span_of_marks(self, start: int, line: int, column: int, end: int) -> Span:
         """A span from a YAML parser's marks (character index, 0-based line and column)."""
         if self.ascii:
-            return Span(file=self.path, start=start, end=max(start, end), line=line + 1, column=column + 1)
+            return Span(
+                file=self.path, start=start, end=max(start, end), line=line + 1, column=column + 1
+            )
         end_line, end_col = self.line_col(max(start, end))
         return Span(
             file=self.path,

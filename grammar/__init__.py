@@ -69,10 +69,10 @@ _EXPORTS: dict[str, str] = {
 
 if TYPE_CHECKING:
     from .args import (
+        RAW_PARAM_OPTIONS,
         ArgParam,
         ArgsSyntaxError,
         FreeFormArgs,
-        RAW_PARAM_OPTIONS,
         build_args_parser,
         parse_args,
         split_command,
@@ -139,6 +139,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "RAW_PARAM_OPTIONS",
     "ArgParam",
     "ArgsSyntaxError",
     "BinOp",
@@ -166,7 +167,6 @@ __all__ = [
     "OpaqueExpr",
     "Operand",
     "Part",
-    "RAW_PARAM_OPTIONS",
     "Slice",
     "StatementPart",
     "Template",

@@ -23,8 +23,8 @@ _EXPORTS = (
 
 if TYPE_CHECKING:
     from playgraph.compiler import (
-        CompileOptions,
         Compiled,
+        CompileOptions,
         Graph,
         compile_playbook,
         emit_dot,
@@ -42,4 +42,14 @@ def __getattr__(name: str) -> Any:
     return getattr(playgraph.compiler, name)
 
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "CompileOptions",
+    "Compiled",
+    "Graph",
+    "__version__",
+    "compile_playbook",
+    "emit_dot",
+    "emit_json",
+    "emit_mermaid",
+    "load_plan",
+]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from playgraph import __version__
-from playgraph.compiler.result import CompileOptions, Compiled, fingerprint
+from playgraph.compiler.result import Compiled, CompileOptions, fingerprint
 
 _KEEP = 64
 """Entries kept; older ones are removed when a new one is written."""
@@ -115,7 +115,7 @@ def compile_cached(path: str, options: CompileOptions, *, use_cache: bool = True
             fingerprint(seen, kind) == kind for seen, kind in cached.inputs.items()
         ):
             return cached
-    except Exception:  # noqa: BLE001 - any unusable entry is simply recompiled
+    except Exception:
         pass
     compiled = _compile(path, options)
     _store(entry, compiled)

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from playgraph import __version__
-from playgraph.compiler.result import CompileOptions
 from playgraph.compiler.diagnostics import Diagnostic, has_errors, sorted_unique
+from playgraph.compiler.result import CompileOptions
 from playgraph.compiler.spans import SourceText
 
 from . import report

@@ -162,12 +162,13 @@ def _per_host(
     work: Callable[[JobTarget], Awaitable[T]],
 ) -> dict[str, T]:
     """``work`` on each host's job target, ``forks`` hosts at a time, in one event loop."""
+    import asyncio  # here, so `check` and `compile` do not pay for importing it
+
     from playgraph.runtime.adhoc import job_targets
     from playgraph.runtime.context import RunContext, RunOptions
     from playgraph.runtime.jobs import close_clients
     from playgraph.runtime.run import default_connect
     from playgraph.runtime.tracing import Tracer
-    import asyncio  # here, so `check` and `compile` do not pay for importing it
 
     async def main() -> dict[str, T]:
         run = RunContext(

@@ -13,10 +13,10 @@ import os
 import sys
 from typing import Any
 
-from playgraph.compiler.result import CompileOptions
 from playgraph.compiler.diagnostics import has_errors, sorted_unique
 from playgraph.compiler.ir import Graph
 from playgraph.compiler.plan import PlanError, load_plan, looks_like_plan
+from playgraph.compiler.result import CompileOptions
 
 from .cache import compile_cached
 
@@ -34,19 +34,42 @@ def add_parser(commands: Any, parser_class: type[argparse.ArgumentParser]) -> No
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-i", "--inventory", action="append", default=[], metavar="INVENTORY",
-                        help="inventory file, directory or host list (repeatable; default: implicit localhost)")
+    parser.add_argument(
+        "-i",
+        "--inventory",
+        action="append",
+        default=[],
+        metavar="INVENTORY",
+        help="inventory file, directory or host list (repeatable; default: implicit localhost)",
+    )
     parser.add_argument("-l", "--limit", metavar="SUBSET", help="further limit hosts to a pattern")
-    parser.add_argument("-f", "--forks", type=int, default=None, metavar="FORKS",
-                        help="hosts launching or running an action at once (default 5, $ANSIBLE_FORKS)")
-    parser.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VARS",
-                        help="key=value, YAML/JSON, or @file (repeatable)")
+    parser.add_argument(
+        "-f",
+        "--forks",
+        type=int,
+        default=None,
+        metavar="FORKS",
+        help="hosts launching or running an action at once (default 5, $ANSIBLE_FORKS)",
+    )
+    parser.add_argument(
+        "-e",
+        "--extra-vars",
+        action="append",
+        default=[],
+        metavar="VARS",
+        help="key=value, YAML/JSON, or @file (repeatable)",
+    )
     parser.add_argument("-C", "--check", action="store_true", help="don't make changes")
     parser.add_argument("-D", "--diff", action="store_true", help="show differences")
-    parser.add_argument("-K", "--ask-become-pass", action="store_true", help="ask for the become password")
+    parser.add_argument(
+        "-K", "--ask-become-pass", action="store_true", help="ask for the become password"
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0)
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON document shaped as Ansible's json callback instead of text")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document shaped as Ansible's json callback instead of text",
+    )
 
 
 def forks_from(args: argparse.Namespace) -> int:

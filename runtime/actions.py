@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-
 from playgraph.compiler.ir import Node
 
 from .context import RunContext
@@ -48,7 +47,11 @@ async def debug(call: ActionCall) -> Result:
         except TemplateError:
             value = "VARIABLE IS NOT DEFINED!"
         return {name: value, "changed": False, "_ansible_verbose_always": True}
-    return {"msg": call.args.get("msg", "Hello world!"), "changed": False, "_ansible_verbose_always": True}
+    return {
+        "msg": call.args.get("msg", "Hello world!"),
+        "changed": False,
+        "_ansible_verbose_always": True,
+    }
 
 
 async def set_fact(call: ActionCall) -> Result:
@@ -73,14 +76,21 @@ async def assert_(call: ActionCall) -> Result:
                 "evaluated_to": False,
                 "msg": msg,
             }
-    result: Result = {"changed": False, "msg": call.args.get("success_msg", "All assertions passed")}
+    result: Result = {
+        "changed": False,
+        "msg": call.args.get("success_msg", "All assertions passed"),
+    }
     if not call.args.get("quiet"):
         result["_ansible_verbose_always"] = True
     return result
 
 
 async def fail(call: ActionCall) -> Result:
-    return {"failed": True, "changed": False, "msg": call.args.get("msg", "Failed as requested from task")}
+    return {
+        "failed": True,
+        "changed": False,
+        "msg": call.args.get("msg", "Failed as requested from task"),
+    }
 
 
 async def pause(call: ActionCall) -> Result:
@@ -101,7 +111,9 @@ async def pause(call: ActionCall) -> Result:
         "rc": 0,
         "start": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start)),
         "stop": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime()),
-        "stdout": f"Paused for {seconds:g} seconds" if seconds < 60 else f"Paused for {seconds / 60:g} minutes",
+        "stdout": f"Paused for {seconds:g} seconds"
+        if seconds < 60
+        else f"Paused for {seconds / 60:g} minutes",
         "user_input": "",
     }
 
@@ -135,32 +147,60 @@ async def include(call: ActionCall) -> Result:
     if short == "include_role":
         name = call.args.get("name")
         if not isinstance(name, str):
-            return {"failed": True, "changed": False, "msg": "'name' is a required field for include_role."}
-        return {"changed": False, "include_role": name, "_playgraph_include": {"role": name, "args": call.args}}
+            return {
+                "failed": True,
+                "changed": False,
+                "msg": "'name' is a required field for include_role.",
+            }
+        return {
+            "changed": False,
+            "include_role": name,
+            "_playgraph_include": {"role": name, "args": call.args},
+        }
     target = call.args.get("file", call.args.get("_raw_params"))
     if not isinstance(target, str) or not target.strip():
         return {"failed": True, "changed": False, "msg": "No file specified for include_tasks"}
-    return {"changed": False, "include": target, "_playgraph_include": {"file": target.strip(), "args": call.args}}
+    return {
+        "changed": False,
+        "include": target,
+        "_playgraph_include": {"file": target.strip(), "args": call.args},
+    }
 
 
 async def include_vars(call: ActionCall) -> Result:
     target = call.args.get("file", call.args.get("_raw_params"))
     if not isinstance(target, str):
         return {"failed": True, "changed": False, "msg": "include_vars needs a file"}
-    path = target if os.path.isabs(target) else os.path.join(call.run.options.playbook_dir, "vars", target)
+    path = (
+        target
+        if os.path.isabs(target)
+        else os.path.join(call.run.options.playbook_dir, "vars", target)
+    )
     if not os.path.exists(path):
         path = os.path.join(call.run.options.playbook_dir, target)
     try:
         with open(path, encoding="utf-8") as handle:
             data = yaml.safe_load(handle) or {}
     except (OSError, yaml.YAMLError) as error:
-        return {"failed": True, "changed": False, "msg": f"Could not find or access '{target}': {error}"}
+        return {
+            "failed": True,
+            "changed": False,
+            "msg": f"Could not find or access '{target}': {error}",
+        }
     if not isinstance(data, dict):
-        return {"failed": True, "changed": False, "msg": f"{target} must be stored as a dictionary/hash"}
+        return {
+            "failed": True,
+            "changed": False,
+            "msg": f"{target} must be stored as a dictionary/hash",
+        }
     name = call.args.get("name")
     facts = {str(name): data} if name else data
     call.run.state(call.host).facts.update(facts)
-    return {"ansible_facts": facts, "ansible_included_var_files": [os.path.abspath(path)], "changed": False}
+    return {
+        "ansible_facts": facts,
+        "ansible_included_var_files": [os.path.abspath(path)],
+        "changed": False,
+    }
 
 
 async def add_host(call: ActionCall) -> Result:
@@ -170,15 +210,26 @@ async def add_host(call: ActionCall) -> Result:
     groups = call.args.get("groups", call.args.get("group", call.args.get("groupname", [])))
     if isinstance(groups, str):
         groups = [g.strip() for g in groups.split(",") if g.strip()]
-    host_vars = {k: v for k, v in call.args.items() if k not in ("name", "hostname", "host", "groups", "group", "groupname")}
+    host_vars = {
+        k: v
+        for k, v in call.args.items()
+        if k not in ("name", "hostname", "host", "groups", "group", "groupname")
+    }
     changed = call.run.inventory.add_host(name, groups, host_vars)
-    return {"add_host": {"host_name": name, "groups": list(groups), "host_vars": host_vars}, "changed": changed}
+    return {
+        "add_host": {"host_name": name, "groups": list(groups), "host_vars": host_vars},
+        "changed": changed,
+    }
 
 
 async def group_by(call: ActionCall) -> Result:
     key = call.args.get("key")
     if not isinstance(key, str):
-        return {"failed": True, "changed": False, "msg": "the 'key' param is required when using group_by"}
+        return {
+            "failed": True,
+            "changed": False,
+            "msg": "the 'key' param is required when using group_by",
+        }
     parents = call.args.get("parents", ["all"])
     if isinstance(parents, str):
         parents = [parents]
@@ -194,7 +245,11 @@ async def set_stats(call: ActionCall) -> Result:
         per_host = bool(call.args.get("per_host", False))
         target = stats.setdefault(call.host, {}) if per_host else stats.setdefault("_run", {})
         for key, value in data.items():
-            if call.args.get("aggregate", True) and key in target and isinstance(value, int | float):
+            if (
+                call.args.get("aggregate", True)
+                and key in target
+                and isinstance(value, int | float)
+            ):
                 target[key] += value
             else:
                 target[key] = value

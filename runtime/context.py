@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 from collections.abc import Callable, Iterator, Mapping
@@ -41,7 +42,16 @@ class RunOptions:
 class HostState:
     """One host across the whole run: facts and registered results persist between plays."""
 
-    __slots__ = ("ended", "facts", "failed", "gathered", "name", "notified", "registered", "unreachable")
+    __slots__ = (
+        "ended",
+        "facts",
+        "failed",
+        "gathered",
+        "name",
+        "notified",
+        "registered",
+        "unreachable",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -100,7 +110,9 @@ class RunContext:
         self.options = options
         self.tracer = tracer
         self.rng = rng or random.Random()
-        self.templar = Templar(basedir=options.playbook_dir, rng=self.rng, inventory=self._pattern_hosts)
+        self.templar = Templar(
+            basedir=options.playbook_dir, rng=self.rng, inventory=self._pattern_hosts
+        )
         self.forks = asyncio.Semaphore(max(1, options.forks))
         self.states: dict[str, HostState] = {}
         self.document = RunDocument()
@@ -126,7 +138,9 @@ class RunContext:
     def now(self) -> float:
         return asyncio.get_running_loop().time()
 
-    def emit(self, kind: EventKind, node: str | None = None, host: str | None = None, **data: Any) -> None:
+    def emit(
+        self, kind: EventKind, node: str | None = None, host: str | None = None, **data: Any
+    ) -> None:
         self.tracer.emit(Event(kind=kind, time=self.now(), node=node, host=host, data=data))
 
     # ------------------------------------------------------------------ variables
@@ -185,7 +199,12 @@ class RunContext:
             enabled = self.templar.evaluate(enabled, variables)
         if not enabled:
             return None
-        user = node.become_user or (play.become_user if play else None) or variables.get("ansible_become_user") or "root"
+        user = (
+            node.become_user
+            or (play.become_user if play else None)
+            or variables.get("ansible_become_user")
+            or "root"
+        )
         method = node.become_method or (play.become_method if play else None) or "sudo"
         password = variables.get("ansible_become_password") or variables.get("ansible_become_pass")
         return Become(
@@ -197,10 +216,8 @@ class RunContext:
 
     async def close(self) -> None:
         for conn in self._connections.values():
-            try:
+            with contextlib.suppress(OSError, ConnectionError):
                 await conn.close()
-            except (OSError, ConnectionError):
-                pass
         self._connections.clear()
 
 

@@ -98,7 +98,9 @@ class Display:
         started = 1 if status.get("started") else 0
         finished = 1 if status.get("finished") else 0
         self._task_banner(event.node)
-        self.write(f"ASYNC POLL on {event.host}: jid={event.data.get('jid')} started={started} finished={finished}")
+        self.write(
+            f"ASYNC POLL on {event.host}: jid={event.data.get('jid')} started={started} finished={finished}"
+        )
 
     def _on_retry(self, event: Event) -> None:
         node = self.nodes.get(event.node or "")
@@ -132,15 +134,26 @@ class Display:
         value = item.get(var)
         return json.dumps(value, default=str) if not isinstance(value, str) else value
 
-    def _line(self, host: str | None, result: Mapping[str, Any], *, item_label: str | None, summary: bool = False) -> None:
+    def _line(
+        self,
+        host: str | None,
+        result: Mapping[str, Any],
+        *,
+        item_label: str | None,
+        summary: bool = False,
+    ) -> None:
         suffix = f" => (item={item_label})" if item_label is not None else ""
         if is_unreachable(result):
             self.write(f"fatal: [{host}]: UNREACHABLE! => {_dump(result)}")
         elif is_failed(result):
             if summary:
-                self.write(f"fatal: [{host}]: FAILED! => {{\"msg\": \"{result.get('msg', '')}\"}}")
+                self.write(f'fatal: [{host}]: FAILED! => {{"msg": "{result.get("msg", "")}"}}')
             else:
-                self.write(f"failed: [{host}]{suffix} => {_dump(result)}" if item_label else f"fatal: [{host}]: FAILED! => {_dump(result)}")
+                self.write(
+                    f"failed: [{host}]{suffix} => {_dump(result)}"
+                    if item_label
+                    else f"fatal: [{host}]: FAILED! => {_dump(result)}"
+                )
         elif is_skipped(result):
             if not summary or not result.get("results"):
                 self.write(f"skipping: [{host}]{suffix}")

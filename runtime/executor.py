@@ -53,24 +53,38 @@ def _where(span: Span) -> str:
 
 
 def _failure(message: str, span: Span | None = None) -> Result:
-    return {"failed": True, "changed": False, "msg": message + (f"\n\n{_where(span)}" if span else "")}
+    return {
+        "failed": True,
+        "changed": False,
+        "msg": message + (f"\n\n{_where(span)}" if span else ""),
+    }
 
 
 def _coerce_int(value: Any, field: str) -> int:
     """ansible-core's integer keyword coercion, with its messages (semantics reference §1.2)."""
     if isinstance(value, bool):
-        raise _Final(_failure(f"the field '{field}' has an invalid value ({value!r}), and could not be converted to int."))
+        raise _Final(
+            _failure(
+                f"the field '{field}' has an invalid value ({value!r}), and could not be converted to int."
+            )
+        )
     if isinstance(value, int):
         return value
     if isinstance(value, float):
         if value.is_integer():
             return int(value)
-        raise _Final(_failure(f"the field '{field}' has an invalid value ({value}), and could not be converted to int."))
+        raise _Final(
+            _failure(
+                f"the field '{field}' has an invalid value ({value}), and could not be converted to int."
+            )
+        )
     try:
         return int(str(value).strip())
     except ValueError:
         raise _Final(
-            _failure(f"the field '{field}' has an invalid value ({value!r}), and could not be converted to int.")
+            _failure(
+                f"the field '{field}' has an invalid value ({value!r}), and could not be converted to int."
+            )
         ) from None
 
 
@@ -79,7 +93,9 @@ def _coerce_float(value: Any, field: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise _Final(
-            _failure(f"the field '{field}' has an invalid value ({value!r}), and could not be converted to float.")
+            _failure(
+                f"the field '{field}' has an invalid value ({value!r}), and could not be converted to float."
+            )
         ) from None
 
 
@@ -139,7 +155,9 @@ class Executor:
             value = play.ignore_errors
         if isinstance(value, str):
             try:
-                return self.run.templar.evaluate(value, self.run.templar.lazy(self.run.host_layers(host, node)))
+                return self.run.templar.evaluate(
+                    value, self.run.templar.lazy(self.run.host_layers(host, node))
+                )
             except TemplateError:
                 return False
         return bool(value)
@@ -153,7 +171,10 @@ class Executor:
             items = run.templar.render(loop.items, variables)
             if isinstance(items, str):
                 raise _Final(
-                    _failure(f"Invalid data passed to 'loop', it requires a list, got this instead: {items}.", node.span)
+                    _failure(
+                        f"Invalid data passed to 'loop', it requires a list, got this instead: {items}.",
+                        node.span,
+                    )
                 )
             if not isinstance(items, list):
                 items = list(items) if isinstance(items, tuple) else [items]
@@ -161,9 +182,16 @@ class Executor:
             lookup = loop.keyword.removeprefix("with_")
             items = run.templar.run_lookup(lookup, loop.items, variables, action=node.action)
         if not items:
-            return {"changed": False, "skipped": True, "skipped_reason": "No items in the list", "results": []}
+            return {
+                "changed": False,
+                "skipped": True,
+                "skipped_reason": "No items in the list",
+                "results": [],
+            }
         results: list[Result] = []
-        pause = _coerce_float(run.templar.render(loop.pause, variables), "pause") if loop.pause else 0.0
+        pause = (
+            _coerce_float(run.templar.render(loop.pause, variables), "pause") if loop.pause else 0.0
+        )
         for index, item in enumerate(items):
             extra: dict[str, Any] = {loop.loop_var: item, "ansible_loop_var": loop.loop_var}
             if loop.index_var:
@@ -242,7 +270,14 @@ class Executor:
             if attempt < total:
                 result["_ansible_retry"] = True
                 result["retries"] = total
-                run.emit(EventKind.RETRY, node.id, host, result=dict(result), attempt=attempt, total=total)
+                run.emit(
+                    EventKind.RETRY,
+                    node.id,
+                    host,
+                    result=dict(result),
+                    attempt=attempt,
+                    total=total,
+                )
                 result.pop("_ansible_retry")
                 result.pop("retries")
                 await self._delay(node, host, result, delay)
@@ -272,8 +307,15 @@ class Executor:
     async def _delay(self, node: Node, host: str, result: Result, delay: float) -> None:
         """Sleep between attempts; a join wakes early when its job ends."""
         jid = result.get("ansible_job_id")
-        if isinstance(node, Join) and isinstance(jid, str) and not result.get("finished") and delay > 0:
-            conn, async_dir, become = self._join_target(node, host, self.run.templar.lazy(self.run.host_layers(host, node)))
+        if (
+            isinstance(node, Join)
+            and isinstance(jid, str)
+            and not result.get("finished")
+            and delay > 0
+        ):
+            conn, async_dir, become = self._join_target(
+                node, host, self.run.templar.lazy(self.run.host_layers(host, node))
+            )
             with contextlib.suppress(ConnectionError, JobError):
                 await conn.wait_jobs([jid], timeout=delay, async_dir=async_dir, become=become)
                 return
@@ -290,19 +332,40 @@ class Executor:
         short = node.action.rsplit(".", 1)[-1]
         if isinstance(node, Join) or short == "async_status":
             if async_limit:
-                raise _Final({"failed": True, "changed": False, "msg": "This action (async_status) does not support async."})
+                raise _Final(
+                    {
+                        "failed": True,
+                        "changed": False,
+                        "msg": "This action (async_status) does not support async.",
+                    }
+                )
             return await self._async_status(node, host, args, variables)
-        action = actions.CONTROLLER_ACTIONS.get(short) if node.action.startswith(("ansible.builtin.", "ansible.legacy.")) or "." not in node.action else None
+        action = (
+            actions.CONTROLLER_ACTIONS.get(short)
+            if node.action.startswith(("ansible.builtin.", "ansible.legacy."))
+            or "." not in node.action
+            else None
+        )
         if action is not None:
             if async_limit:
-                raise _Final({"failed": True, "changed": False, "msg": f"This action ({short}) does not support async."})
-            return await action(actions.ActionCall(run=run, node=node, host=host, args=args, variables=variables))
+                raise _Final(
+                    {
+                        "failed": True,
+                        "changed": False,
+                        "msg": f"This action ({short}) does not support async.",
+                    }
+                )
+            return await action(
+                actions.ActionCall(run=run, node=node, host=host, args=args, variables=variables)
+            )
         module = get_module(node.action)
         if module is None:
             raise _Final(_failure(f"couldn't resolve module/action '{node.action}'", node.span))
         delegate = self._delegate(node, variables) or host
         conn = run.connection(delegate)
-        delegate_vars = variables if delegate == host else run.templar.lazy(run.host_layers(delegate, None))
+        delegate_vars = (
+            variables if delegate == host else run.templar.lazy(run.host_layers(delegate, None))
+        )
         ctx = TaskContext(
             host=host,
             action=node.action,
@@ -327,7 +390,13 @@ class Executor:
             skip_check = ctx.check_mode and getattr(module, "check_mode", True) is False
             if async_limit and not skip_check:
                 if not module.supports_async:
-                    raise _Final({"failed": True, "changed": False, "msg": f"This action ({short}) does not support async."})
+                    raise _Final(
+                        {
+                            "failed": True,
+                            "changed": False,
+                            "msg": f"This action ({short}) does not support async.",
+                        }
+                    )
                 return await self._launch(node, host, module, ctx, async_limit, poll)
             async with run.forks:
                 await conn.connect()
@@ -340,7 +409,11 @@ class Executor:
         templar = self.run.templar
         if isinstance(node, Polled | Detached):
             limit = _coerce_int(templar.render(node.async_limit, variables), "async_val")
-            poll = 0 if isinstance(node, Detached) else _coerce_int(templar.render(node.poll, variables), "poll")
+            poll = (
+                0
+                if isinstance(node, Detached)
+                else _coerce_int(templar.render(node.poll, variables), "poll")
+            )
             return limit, poll
         if isinstance(node, Join) and node.async_limit is not None:
             # ``async`` on async_status itself: ansible-core refuses it ("does not support
@@ -376,7 +449,9 @@ class Executor:
 
     # ------------------------------------------------------------------ jobs
 
-    async def _launch(self, node: Node, host: str, module: Any, ctx: TaskContext, limit: int, poll: int) -> Result:
+    async def _launch(
+        self, node: Node, host: str, module: Any, ctx: TaskContext, limit: int, poll: int
+    ) -> Result:
         run = self.run
         jid = new_jid()
         spec = module.job(ctx, jid, float(limit))
@@ -409,7 +484,9 @@ class Executor:
         while True:
             timeout = max(0.0, min(float(poll), deadline - loop.time()))
             try:
-                status = (await conn.wait_jobs([jid], timeout=timeout, async_dir=async_dir, become=become))[jid]
+                status = (
+                    await conn.wait_jobs([jid], timeout=timeout, async_dir=async_dir, become=become)
+                )[jid]
             except (ConnectionError, JobError) as error:
                 # A bounce during polling is not fatal until the time runs out (as ansible-core).
                 if loop.time() >= deadline:
@@ -440,7 +517,9 @@ class Executor:
             await conn.cleanup_job(jid, async_dir=async_dir, become=become)
         return dict(status)
 
-    def _join_target(self, node: Node, host: str, variables: Any) -> tuple[Connection, str, Become | None]:
+    def _join_target(
+        self, node: Node, host: str, variables: Any
+    ) -> tuple[Connection, str, Become | None]:
         """Where a join reads its job: the launch's host, user and async dir (it inherits them)."""
         launch = self._launch_node(node)
         context_node = launch if launch is not None else node
@@ -471,22 +550,42 @@ class Executor:
         if node.loop is not None:
             item = variables.get(node.loop.loop_var) if isinstance(variables, Mapping) else None
             if isinstance(item, Mapping) and item.get("skipped"):
-                return {"changed": False, "skipped": True, "skip_reason": "its job's launch was skipped"}
+                return {
+                    "changed": False,
+                    "skipped": True,
+                    "skip_reason": "its job's launch was skipped",
+                }
             return None
         registered = self.run.state(host).registered.get(launch.register)
-        if isinstance(registered, Mapping) and is_skipped(registered) and "ansible_job_id" not in registered:
-            return {"changed": False, "skipped": True, "skip_reason": "its job's launch was skipped"}
+        if (
+            isinstance(registered, Mapping)
+            and is_skipped(registered)
+            and "ansible_job_id" not in registered
+        ):
+            return {
+                "changed": False,
+                "skipped": True,
+                "skip_reason": "its job's launch was skipped",
+            }
         return None
 
-    async def _async_status(self, node: Node, host: str, args: Mapping[str, Any], variables: Any) -> Result:
+    async def _async_status(
+        self, node: Node, host: str, args: Mapping[str, Any], variables: Any
+    ) -> Result:
         jid = args.get("jid")
         if jid in (None, ""):
-            raise _Final({"failed": True, "changed": False, "msg": "missing required arguments: jid"})
+            raise _Final(
+                {"failed": True, "changed": False, "msg": "missing required arguments: jid"}
+            )
         jid = str(jid)
         mode = args.get("mode", "status")
         if mode not in ("status", "cleanup"):
             raise _Final(
-                {"failed": True, "changed": False, "msg": f"value of mode must be one of: status, cleanup, got: {mode}"}
+                {
+                    "failed": True,
+                    "changed": False,
+                    "msg": f"value of mode must be one of: status, cleanup, got: {mode}",
+                }
             )
         conn, async_dir, become = self._join_target(node, host, variables)
         await conn.connect()

@@ -66,7 +66,9 @@ def parse(text: str) -> dict[str, Any]:
                 family = _FAMILIES[like]
                 break
     version = raw.get("os_version", "")
-    distribution = raw.get("os_name", "").split(" ")[0] if raw.get("os_name") else raw.get("system", "")
+    distribution = (
+        raw.get("os_name", "").split(" ")[0] if raw.get("os_name") else raw.get("system", "")
+    )
     return {
         "hostname": raw.get("hostname", "").split(".")[0],
         "nodename": raw.get("hostname", ""),

@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 import yaml
-
 from playgraph.compiler.ir import Graph
 from playgraph.grammar import ArgsSyntaxError, parse_args
 
@@ -93,12 +92,19 @@ async def run_graph(
     scheduler = Scheduler(graph, run)
     if display_stream is not None:
         tracer.subscribe(
-            Display(run.node_index, display_stream, verbosity=options.verbosity, stats=run.document.stats)
+            Display(
+                run.node_index,
+                display_stream,
+                verbosity=options.verbosity,
+                stats=run.document.stats,
+            )
         )
     return await scheduler.execute()
 
 
-def run_graph_sync(graph: Graph, inventory: Inventory, options: RunOptions, **kwargs: Any) -> RunOutcome:
+def run_graph_sync(
+    graph: Graph, inventory: Inventory, options: RunOptions, **kwargs: Any
+) -> RunOutcome:
     return asyncio.run(run_graph(graph, inventory, options, **kwargs))
 
 

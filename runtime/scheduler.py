@@ -43,7 +43,6 @@ from .results import (
     is_skipped,
     is_unreachable,
 )
-from .templating import TemplateError
 from .tracing import EventKind
 
 OrderKey = tuple[int, ...]
@@ -125,7 +124,9 @@ class Scheduler:
         ):
             self._order[node.id] = (position,)
         pattern = run.templar.render(play.hosts, run.options.extra_vars)
-        selected = run.inventory.select(str(pattern), limit=run.options.limit, order=play.order or "inventory", rng=run.rng)
+        selected = run.inventory.select(
+            str(pattern), limit=run.options.limit, order=play.order or "inventory", rng=run.rng
+        )
         hosts = [h for h in selected if not (run.state(h).failed or run.state(h).unreachable)]
         run.play_hosts = hosts
         if not selected:
@@ -169,7 +170,9 @@ class Scheduler:
 
         merged: dict[str, Any] = {}
         for name in play.vars_files:
-            path = name if os.path.isabs(name) else os.path.join(self.run.options.playbook_dir, name)
+            path = (
+                name if os.path.isabs(name) else os.path.join(self.run.options.playbook_dir, name)
+            )
             try:
                 with open(path, encoding="utf-8") as handle:
                     data = yaml.safe_load(handle) or {}
@@ -189,7 +192,7 @@ class Scheduler:
             rendered = self.run.templar.render(value, self.run.options.extra_vars)
             text = str(rendered).strip()
             if text.endswith("%"):
-                size = int(math.floor(float(text[:-1]) / 100 * len(hosts)))
+                size = math.floor(float(text[:-1]) / 100 * len(hosts))
             else:
                 size = int(text)
             sizes.append(max(1, size) if size != 0 else len(hosts))
@@ -210,7 +213,11 @@ class Scheduler:
         if gather:
             await self._gather(batch)
         for section in (Section.PRE_TASKS, Section.TASKS, Section.POST_TASKS):
-            steps = {Section.PRE_TASKS: play.pre_tasks, Section.TASKS: play.tasks, Section.POST_TASKS: play.post_tasks}[section]
+            steps = {
+                Section.PRE_TASKS: play.pre_tasks,
+                Section.TASKS: play.tasks,
+                Section.POST_TASKS: play.post_tasks,
+            }[section]
             if steps:
                 await self._section(play, steps, batch)
             await self._flush_handlers(play, batch)
@@ -226,7 +233,7 @@ class Scheduler:
                 async with run.forks:
                     facts = await gather_facts(run, host)
                 result: Result = {"ansible_facts": facts, "changed": False}
-            except Exception as error:  # noqa: BLE001 - any failure to reach the host is "unreachable"
+            except Exception as error:
                 result = {"unreachable": True, "changed": False, "msg": str(error)}
             self._account(host, _GATHER, result)
             run.emit(EventKind.NODE_FINISHED, "gather_facts", host, result=result)
@@ -280,11 +287,15 @@ class Scheduler:
             if self._check_failures(play, node, [cursor.host], results):
                 return
 
-    def _check_failures(self, play: Play, node: Node, group: list[str], results: dict[str, Result]) -> bool:
+    def _check_failures(
+        self, play: Play, node: Node, group: list[str], results: dict[str, Result]
+    ) -> bool:
         """``any_errors_fatal`` and ``max_fail_percentage``: True when the play must stop."""
         run = self.run
         failed_now = [h for h in group if run.state(h).failed]
-        fatal = node.any_errors_fatal if node.any_errors_fatal is not None else play.any_errors_fatal
+        fatal = (
+            node.any_errors_fatal if node.any_errors_fatal is not None else play.any_errors_fatal
+        )
         if failed_now and fatal is True:
             self._abort_batch()
             return True
@@ -310,7 +321,9 @@ class Scheduler:
         run = self.run
         run_once = node.run_once if node.run_once is not None else play.run_once
         if isinstance(run_once, str):
-            run_once = run.templar.evaluate(run_once, run.templar.lazy(run.host_layers(hosts[0], node)))
+            run_once = run.templar.evaluate(
+                run_once, run.templar.lazy(run.host_layers(hosts[0], node))
+            )
         if run_once and (play.strategy or "linear") != "free":
             first = hosts[0]
             result = await self.executor.run_node(node, first)
@@ -381,7 +394,9 @@ class Scheduler:
         ignore = self._ignored(result)
         count(run.document.host_stats(host), result, ignore_errors=ignore)
         if isinstance(node, Node):
-            record = run.document.task(node.id, node.display_name, f"{node.span.file}:{node.span.line}")
+            record = run.document.task(
+                node.id, node.display_name, f"{node.span.file}:{node.span.line}"
+            )
         else:
             record = run.document.task("gather_facts", "Gathering Facts", "")
         # As ansible-core's callback results: the status keys are stripped and the json
@@ -405,7 +420,9 @@ class Scheduler:
 
     # ------------------------------------------------------------------ a host's walk
 
-    def _walk(self, steps: tuple[Step, ...], host: str) -> Generator[tuple[Node, OrderKey], Result, None]:
+    def _walk(
+        self, steps: tuple[Step, ...], host: str
+    ) -> Generator[tuple[Node, OrderKey], Result, None]:
         """The host's path through ``steps``; raises nothing out (failures end the walk)."""
         state = self.run.state(host)
         try:
@@ -413,7 +430,9 @@ class Scheduler:
         except _HostFailed:
             state.failed = True
 
-    def _steps(self, steps: Sequence[Step], host: str) -> Generator[tuple[Node, OrderKey], Result, None]:
+    def _steps(
+        self, steps: Sequence[Step], host: str
+    ) -> Generator[tuple[Node, OrderKey], Result, None]:
         for step in steps:
             if isinstance(step, BlockStep):
                 yield from self._block(step, host)
@@ -434,7 +453,10 @@ class Scheduler:
         except _HostFailed as error:
             failure = error
         if failure is not None and block.rescue:
-            state.facts["ansible_failed_task"] = {"name": failure.node.display_name, "action": failure.node.action}
+            state.facts["ansible_failed_task"] = {
+                "name": failure.node.display_name,
+                "action": failure.node.action,
+            }
             state.facts["ansible_failed_result"] = failure.result
             # ansible-core counts a failure caught by a rescue as "rescued", not as a
             # failure (StrategyBase._process_pending_results); it was counted as one when
@@ -458,7 +480,10 @@ class Scheduler:
         prefix = f"{node.id}.include"
         if "role" in spec:
             steps, _handlers, diagnostics = compile_role(
-                spec["role"], id_prefix=prefix, base_dir=base, tasks_from=str(spec["args"].get("tasks_from", "main"))
+                spec["role"],
+                id_prefix=prefix,
+                base_dir=base,
+                tasks_from=str(spec["args"].get("tasks_from", "main")),
             )
         else:
             target = spec["file"]
@@ -468,13 +493,18 @@ class Scheduler:
                 path = os.path.join(here, target)
                 if not os.path.exists(path):
                     path = os.path.join(base, target)
-            steps, diagnostics = compile_task_file(path, id_prefix=f"{prefix}[{os.path.basename(target)}]")
+            steps, diagnostics = compile_task_file(
+                path, id_prefix=f"{prefix}[{os.path.basename(target)}]"
+            )
         errors = [d for d in diagnostics if d.severity.value == "error"]
         if errors:
             first = errors[0]
             raise _HostFailed(
                 node,
-                {"failed": True, "msg": f"{first.span.file}:{first.span.line}:{first.span.column}: {first.message}"},
+                {
+                    "failed": True,
+                    "msg": f"{first.span.file}:{first.span.line}:{first.span.column}: {first.message}",
+                },
             )
         parent = self._order.get(node.id, (0,))
         for position, inner in enumerate(iter_nodes(steps)):

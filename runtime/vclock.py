@@ -64,7 +64,9 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         return bool(self._ready)  # type: ignore[attr-defined]
 
 
-def run_virtual(main: Callable[[], Coroutine[Any, Any, T]] | Awaitable[T], *, start: float = 0.0) -> T:
+def run_virtual(
+    main: Callable[[], Coroutine[Any, Any, T]] | Awaitable[T], *, start: float = 0.0
+) -> T:
     """Run a coroutine to completion on a fresh virtual-time loop."""
     loop = VirtualTimeLoop(start)
     try:

@@ -6,11 +6,11 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 import playgraph.compiler.lower as lower
-from playgraph.cache import compile_cached
+import pytest
 from playgraph.compiler.result import CompileOptions
+
+from playgraph.cache import compile_cached
 
 Write = Callable[[str, str | bytes], str]
 

@@ -18,7 +18,9 @@ Write = Callable[[str, str | bytes], str]
 LOCATION = re.compile(r"^\S+:\d+:\d+: \S+: ", re.MULTILINE)
 
 
-def playgraph(*args: str, cwd: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def playgraph(
+    *args: str, cwd: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "playgraph", *args],
         capture_output=True,
@@ -81,7 +83,9 @@ def test_seed_acceptance() -> None:
         assert (clean.returncode, clean.stdout) == (0, "")
 
 
-def test_compile_writes_the_plan_atomically_and_only_when_clean(write: Write, tmp_path: Path) -> None:
+def test_compile_writes_the_plan_atomically_and_only_when_clean(
+    write: Write, tmp_path: Path
+) -> None:
     out = tmp_path / "plan.json"
     good = playgraph("compile", str(EXAMPLES / "yum_async.yml"), "-o", str(out))
     assert good.returncode == 0 and json.loads(out.read_text())["version"] == 1
@@ -105,5 +109,11 @@ def test_bad_options_exit_5() -> None:
 
 
 def test_unwritable_output_is_one_line(tmp_path: Path) -> None:
-    result = playgraph("compile", str(EXAMPLES / "yum_async.yml"), "-o", str(tmp_path / "no" / "dir" / "p.json"))
-    assert result.returncode == 5 and "cannot write" in result.stderr and "Traceback" not in result.stderr
+    result = playgraph(
+        "compile", str(EXAMPLES / "yum_async.yml"), "-o", str(tmp_path / "no" / "dir" / "p.json")
+    )
+    assert (
+        result.returncode == 5
+        and "cannot write" in result.stderr
+        and "Traceback" not in result.stderr
+    )

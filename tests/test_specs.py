@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from playgraph.compiler import codes
+
 from tests.conftest import ROOT
 
 

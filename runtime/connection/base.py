@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 
-class ConnectionError(Exception):  # noqa: A001 - the runtime's own, reported as "unreachable"
+class ConnectionError(Exception):
     """The target cannot be reached (refused, timeout, DNS, authentication).
 
     The scheduler reports the host as ``unreachable: true`` with this message

@@ -49,17 +49,33 @@ class FakeJob:
 
     @property
     def timed_out(self) -> bool:
-        return self.duration > self.limit and (self.killed_at is None or self.killed_at >= self.start + self.limit)
+        return self.duration > self.limit and (
+            self.killed_at is None or self.killed_at >= self.start + self.limit
+        )
 
     def record(self, now: float) -> dict[str, Any]:
         # A tolerance: the loop's clock reaches `end` through float sums.
         if now < self.end - 1e-9:
             return {"started": True, "finished": False, "ansible_job_id": self.jid}
-        if self.killed_at is not None and self.killed_at < self.start + min(self.duration, self.limit):
-            return {"failed": True, "killed": True, "msg": "killed by playgraph jobs kill", "child_pid": 0}
+        if self.killed_at is not None and self.killed_at < self.start + min(
+            self.duration, self.limit
+        ):
+            return {
+                "failed": True,
+                "killed": True,
+                "msg": "killed by playgraph jobs kill",
+                "child_pid": 0,
+            }
         if self.timed_out:
             return {"msg": "Timeout exceeded", "failed": True, "child_pid": 0}
-        return {"changed": True, "rc": 0, "stdout": "", "stderr": "", "cmd": self.command, "msg": ""}
+        return {
+            "changed": True,
+            "rc": 0,
+            "stdout": "",
+            "stderr": "",
+            "cmd": self.command,
+            "msg": "",
+        }
 
 
 @dataclass(slots=True)
@@ -148,7 +164,11 @@ class FakeConnection:
         return status_record(jid, raw, f"{async_dir}/{jid}")
 
     async def job_status(
-        self, jids: Sequence[str], *, async_dir: str = "~/.ansible_async", become: Become | None = None
+        self,
+        jids: Sequence[str],
+        *,
+        async_dir: str = "~/.ansible_async",
+        become: Become | None = None,
     ) -> dict[str, dict[str, Any]]:
         self._check()
         self.world.calls.append((self._now(), self.host, "job_status", ",".join(jids)))
@@ -185,7 +205,11 @@ class FakeConnection:
     async def list_jobs(
         self, *, async_dir: str = "~/.ansible_async", become: Become | None = None
     ) -> list[dict[str, Any]]:
-        return [self._status(job.jid, async_dir) for job in self.world.jobs.values() if job.host == self.host]
+        return [
+            self._status(job.jid, async_dir)
+            for job in self.world.jobs.values()
+            if job.host == self.host
+        ]
 
     async def cleanup_job(
         self, jid: str, *, async_dir: str = "~/.ansible_async", become: Become | None = None

@@ -6,7 +6,6 @@ import os
 from collections.abc import Callable
 
 import pytest
-
 from playgraph.compiler import (
     Blocking,
     BlockStep,
@@ -17,6 +16,7 @@ from playgraph.compiler import (
     compile_playbook,
 )
 from playgraph.compiler.diagnostics import has_errors
+
 from tests.conftest import EXAMPLES
 
 Write = Callable[[str, str | bytes], str]
@@ -88,7 +88,15 @@ def test_kinds_by_async_and_poll(write: Write) -> None:
       async: "{{ limit }}"
 """,
     )
-    assert kinds(path) == ["blocking", "blocking", "polled", "polled", "detached", "detached", "polled"]
+    assert kinds(path) == [
+        "blocking",
+        "blocking",
+        "polled",
+        "polled",
+        "detached",
+        "detached",
+        "polled",
+    ]
     nodes = list(compile_playbook(path).graph.nodes())
     assert isinstance(nodes[2], Polled) and nodes[2].poll == 15  # ansible's DEFAULT_POLL_INTERVAL
 
@@ -116,7 +124,9 @@ def test_bad_literal_values(write: Write, line: str, message_part: str) -> None:
     assert (diagnostic.span.line, diagnostic.span.column) == (4, 7 + line.index(":") + 2)
 
 
-@pytest.mark.parametrize("line", ['async: "{{ n }}"', 'retries: "{{ n + 1 }}"', 'delay: "{{ d }}"', "async: '5'"])
+@pytest.mark.parametrize(
+    "line", ['async: "{{ n }}"', 'retries: "{{ n + 1 }}"', 'delay: "{{ d }}"', "async: '5'"]
+)
 def test_templated_or_string_numbers_are_accepted(write: Write, line: str) -> None:
     path = write("p.yml", f"- hosts: all\n  tasks:\n    - command: x\n      {line}\n")
     assert compile_playbook(path).diagnostics == ()
@@ -159,7 +169,11 @@ def test_suggestions(write: Write) -> None:
         "    - ansible.builtin.comand: ls\n",
     )
     helps = [d.help for d in compile_playbook(path).diagnostics]
-    assert helps == ["did you mean `command`?", "did you mean `register`?", "did you mean `ansible.builtin.command`?"]
+    assert helps == [
+        "did you mean `command`?",
+        "did you mean `register`?",
+        "did you mean `ansible.builtin.command`?",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -177,20 +191,28 @@ def test_async_on_include_is_an_error(write: Write, task: str) -> None:
 
 
 def test_async_on_block_is_an_error(write: Write) -> None:
-    path = write("p.yml", "- hosts: all\n  tasks:\n    - block:\n        - command: ls\n      async: 10\n")
+    path = write(
+        "p.yml", "- hosts: all\n  tasks:\n    - block:\n        - command: ls\n      async: 10\n"
+    )
     assert [d.code for d in compile_playbook(path).diagnostics] == ["schema[include-async]"]
 
 
 def test_async_on_import_is_ignored_with_a_warning(write: Write) -> None:
     write("other.yml", "- command: sleep 1\n")
-    path = write("p.yml", "- hosts: all\n  tasks:\n    - import_tasks: other.yml\n      async: 10\n      poll: 0\n")
+    path = write(
+        "p.yml",
+        "- hosts: all\n  tasks:\n    - import_tasks: other.yml\n      async: 10\n      poll: 0\n",
+    )
     compiled = compile_playbook(path)
     assert [d.code for d in compiled.diagnostics] == ["async-unsupported[import]"] * 2
     assert kinds(path) == ["blocking"]
 
 
 def test_imports_are_inlined_with_their_own_positions_and_keywords(write: Write) -> None:
-    other = write("tasks/other.yml", "- name: inner\n  command: sleep 1\n  async: 5\n  poll: 0\n  register: j\n")
+    other = write(
+        "tasks/other.yml",
+        "- name: inner\n  command: sleep 1\n  async: 5\n  poll: 0\n  register: j\n",
+    )
     path = write(
         "p.yml",
         "- hosts: all\n  tasks:\n    - import_tasks: tasks/other.yml\n      when: go\n      become: true\n"
@@ -247,7 +269,9 @@ def test_blocks_push_keywords_down_and_keep_structure(write: Write) -> None:
     assert isinstance(block, BlockStep)
     (one,) = block.block
     assert isinstance(one, Blocking)
-    assert one.when == ("outer", "inner") and one.become is True and dict(one.vars) == {"a": 1, "b": 2}
+    assert (
+        one.when == ("outer", "inner") and one.become is True and dict(one.vars) == {"a": 1, "b": 2}
+    )
     assert [n.id for n in compiled.graph.nodes()] == [
         "play[0].tasks[0].block[0]",
         "play[0].tasks[0].rescue[0]",
@@ -279,7 +303,9 @@ def test_looped_launch_joined_by_looped_async_status(write: Write) -> None:
     graph = compile_playbook(path).graph
     launch, join = graph.nodes()
     assert isinstance(join, Join) and join.waits_on == (launch.id,)
-    assert [(e.source, e.target) for e in graph.plays[0].edges if e.kind is EdgeKind.SYNC] == [(join.id, launch.id)]
+    assert [(e.source, e.target) for e in graph.plays[0].edges if e.kind is EdgeKind.SYNC] == [
+        (join.id, launch.id)
+    ]
 
 
 def test_join_through_set_fact_alias(write: Write) -> None:
@@ -340,18 +366,26 @@ def test_locks_from_modules_and_command_lines(write: Write) -> None:
 def test_free_form_arguments(write: Write) -> None:
     path = write(
         "p.yml",
-        "- hosts: all\n  tasks:\n    - command: chdir=/tmp creates=/x /usr/bin/cmd --flag \"a b\"\n"
-        "    - async_status: jid=j488359678239.2844 mode=cleanup\n    - command: echo \"hello\n",
+        '- hosts: all\n  tasks:\n    - command: chdir=/tmp creates=/x /usr/bin/cmd --flag "a b"\n'
+        '    - async_status: jid=j488359678239.2844 mode=cleanup\n    - command: echo "hello\n',
     )
     compiled = compile_playbook(path)
     command, status = list(compiled.graph.nodes())[:2]
-    assert dict(command.args) == {"chdir": "/tmp", "creates": "/x", "_raw_params": '/usr/bin/cmd --flag "a b"'}
-    assert isinstance(status, Join) and status.jid == "j488359678239.2844" and status.mode == "cleanup"
+    assert dict(command.args) == {
+        "chdir": "/tmp",
+        "creates": "/x",
+        "_raw_params": '/usr/bin/cmd --flag "a b"',
+    }
+    assert (
+        isinstance(status, Join) and status.jid == "j488359678239.2844" and status.mode == "cleanup"
+    )
     assert [d.code for d in compiled.diagnostics] == ["syntax[args]"]
 
 
 def test_play_level_checks(write: Write) -> None:
-    path = write("p.yml", "- name: no hosts\n  tasks: []\n- hosts: all\n  strategy: fast\n  serial: lots\n")
+    path = write(
+        "p.yml", "- name: no hosts\n  tasks: []\n- hosts: all\n  strategy: fast\n  serial: lots\n"
+    )
     assert [d.code for d in compile_playbook(path).diagnostics] == ["schema[bad-value]"] * 3
 
 
@@ -377,8 +411,11 @@ def test_handlers_notify_and_listen(write: Write) -> None:
         "    - debug: msg=x\n      listen: relaod\n",
     )
     assert compile_playbook(path).diagnostics == ()
-    path = write("q.yml", "- hosts: all\n  tasks:\n    - command: ls\n      notify: restrat web\n"
-                 "  handlers:\n    - name: restart web\n      debug: msg=r\n")
+    path = write(
+        "q.yml",
+        "- hosts: all\n  tasks:\n    - command: ls\n      notify: restrat web\n"
+        "  handlers:\n    - name: restart web\n      debug: msg=r\n",
+    )
     (d,) = compile_playbook(path).diagnostics
     assert d.code == "schema[unknown-handler]" and d.help == "did you mean `restart web`?"
 
@@ -387,7 +424,10 @@ def test_roles_are_inlined(write: Write) -> None:
     write("roles/web/tasks/main.yml", "- command: sleep 1\n  async: 5\n  poll: 0\n  register: j\n")
     write("roles/web/defaults/main.yml", "port: 80\n")
     write("roles/web/handlers/main.yml", "- name: restart\n  debug: msg=r\n")
-    path = write("site.yml", "- hosts: all\n  roles:\n    - web\n  tasks:\n    - async_status: jid={{ j.ansible_job_id }}\n")
+    path = write(
+        "site.yml",
+        "- hosts: all\n  roles:\n    - web\n  tasks:\n    - async_status: jid={{ j.ansible_job_id }}\n",
+    )
     compiled = compile_playbook(path)
     assert compiled.diagnostics == ()
     play = compiled.graph.plays[0]
@@ -399,8 +439,11 @@ def test_roles_are_inlined(write: Write) -> None:
 
 def test_local_library_modules_are_accepted(write: Write) -> None:
     write("library/my_module.py", "#!/usr/bin/python\n")
-    path = write("p.yml", "- hosts: all\n  tasks:\n    - my_module: a=1\n    - community.mysql.mysql_db: name=x\n"
-                 "    - acme.widgets.frob: {}\n")
+    path = write(
+        "p.yml",
+        "- hosts: all\n  tasks:\n    - my_module: a=1\n    - community.mysql.mysql_db: name=x\n"
+        "    - acme.widgets.frob: {}\n",
+    )
     assert [(d.code, d.span.line) for d in compile_playbook(path).diagnostics] == [
         ("schema[unknown-collection]", 5)
     ]
@@ -409,7 +452,9 @@ def test_local_library_modules_are_accepted(write: Write) -> None:
 def test_misspelt_collection_is_an_error(write: Write) -> None:
     path = write("p.yml", "- hosts: all\n  tasks:\n    - community.genral.zypper: name=x\n")
     (d,) = compile_playbook(path).diagnostics
-    assert d.code == "schema[unknown-module]" and d.help == "did you mean `community.general.zypper`?"
+    assert (
+        d.code == "schema[unknown-module]" and d.help == "did you mean `community.general.zypper`?"
+    )
 
 
 def test_unknown_argument_warns_and_missing_argument_errors(write: Write) -> None:

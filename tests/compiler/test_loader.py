@@ -72,7 +72,9 @@ def test_bad_input_is_a_diagnostic(data: bytes, expected: list[tuple[str, int, i
 
 def test_tab_message_says_tab() -> None:
     doc = load_bytes("f.yml", b"- hosts: all\n  tasks:\n\t- ping:\n")
-    assert [d.message for d in doc.diagnostics] == ["tab character in indentation; YAML allows only spaces"]
+    assert [d.message for d in doc.diagnostics] == [
+        "tab character in indentation; YAML allows only spaces"
+    ]
 
 
 @pytest.mark.parametrize("depth", [300, 3000])

@@ -8,9 +8,9 @@ import sys
 from collections.abc import Callable
 
 import pytest
-
 from playgraph.compiler import compile_playbook, emit_dot, emit_json, emit_mermaid, load_plan
 from playgraph.compiler.plan import PlanError
+
 from tests.conftest import EXAMPLES
 
 Write = Callable[[str, str | bytes], str]
@@ -102,7 +102,10 @@ def test_compile_in_separate_processes_gives_identical_bytes(write: Write) -> No
         ("[]", "expected an object"),
         ('{"version": 99, "plays": []}', "version 99"),
         ('{"version": 1, "plays": [{"nodes": [{"kind": "teleport"}]}]}', "unknown node kind"),
-        ('{"version": 1, "plays": [{"nodes": [{"kind": "blocking", "id": 3}]}]}', "must be a string"),
+        (
+            '{"version": 1, "plays": [{"nodes": [{"kind": "blocking", "id": 3}]}]}',
+            "must be a string",
+        ),
         ("{nope", "not JSON"),
     ],
 )
@@ -114,12 +117,18 @@ def test_bad_plans_are_clear_errors(text: str, message: str) -> None:
 def test_dot_and_mermaid_draw_kinds_and_sync_edges_distinctly() -> None:
     graph = compile_playbook(str(EXAMPLES / "yum_async.yml")).graph
     dot = emit_dot(graph)
-    assert "shape=parallelogram" in dot and "shape=hexagon" in dot and 'style="rounded,filled"' in dot
+    assert (
+        "shape=parallelogram" in dot and "shape=hexagon" in dot and 'style="rounded,filled"' in dot
+    )
     assert '"play[0].tasks[2]" -> "play[0].tasks[0]" [style=dashed' in dot
     mermaid = emit_mermaid(graph)
     assert mermaid.startswith("flowchart TD\n")
     assert "play_0_tasks_2 -. sync .-> play_0_tasks_0" in mermaid
-    assert "play_0_tasks_0[/" in mermaid and "play_0_tasks_2{{" in mermaid and "play_0_tasks_1([" in mermaid
+    assert (
+        "play_0_tasks_0[/" in mermaid
+        and "play_0_tasks_2{{" in mermaid
+        and "play_0_tasks_1([" in mermaid
+    )
 
 
 def test_dot_is_valid_graphviz_syntax_shape() -> None:

@@ -9,7 +9,6 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from playgraph.compiler import Detached, EdgeKind, Join, compile_playbook, emit_json, load_plan
 from playgraph.compiler.diagnostics import Severity
 
@@ -36,7 +35,7 @@ def tasks(draw: st.DrawFn, depth: int = 0) -> dict[str, Any]:
         return block
     if draw(st.integers(0, 3)) == 0:
         task: dict[str, Any] = {
-            "async_status": {"jid": "{{ %s.ansible_job_id }}" % draw(st.sampled_from(REGISTERS))},
+            "async_status": {"jid": f"{{{{ {draw(st.sampled_from(REGISTERS))}.ansible_job_id }}}}"},
             "register": "status",
             "until": "status is finished",
         }
@@ -112,8 +111,24 @@ def test_compiling_twice_gives_identical_bytes(data: list[dict[str, Any]]) -> No
         lambda children: st.one_of(
             st.lists(children, max_size=4),
             st.dictionaries(
-                st.sampled_from(["hosts", "tasks", "block", "async", "poll", "command", "when",
-                                 "register", "loop", "rescue", "vars", "name", "until", "x"]),
+                st.sampled_from(
+                    [
+                        "hosts",
+                        "tasks",
+                        "block",
+                        "async",
+                        "poll",
+                        "command",
+                        "when",
+                        "register",
+                        "loop",
+                        "rescue",
+                        "vars",
+                        "name",
+                        "until",
+                        "x",
+                    ]
+                ),
                 children,
                 max_size=4,
             ),

@@ -8,6 +8,7 @@ specs/scheduling.md using the trace of events.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import tempfile
@@ -17,7 +18,6 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from playgraph.compiler import Detached, Join, Polled, compile_playbook
 from playgraph.runtime.connection.fake import FakeWorld
 from playgraph.runtime.context import RunOptions
@@ -180,7 +180,10 @@ def test_scheduling_rules_hold(case: tuple[list[Spec], int, int, str, int]) -> N
                 else:
                     # Fails at its limit (the target's exact kill), with Ansible's message.
                     assert result["failed"] is True
-                    assert result["msg"] == f"async task did not complete within the requested time - {int(job.limit)}s"
+                    assert (
+                        result["msg"]
+                        == f"async task did not complete within the requested time - {int(job.limit)}s"
+                    )
                     assert job.end <= job.start + job.limit + EPS
                     assert finish <= job.start + job.limit + poll + EPS
             if isinstance(node, Join):
@@ -211,7 +214,7 @@ def test_scheduling_rules_hold(case: tuple[list[Spec], int, int, str, int]) -> N
 
     if strategy == "linear":
         # No host starts node N+1 before every host finished node N.
-        for earlier, later in zip(nodes, nodes[1:]):
+        for earlier, later in itertools.pairwise(nodes):
             last_finish = max(timing[(earlier.id, h)][1] for h in run.hosts)
             first_start = min(timing[(later.id, h)][0] for h in run.hosts)
             assert first_start >= last_finish - EPS
@@ -224,10 +227,14 @@ def test_scheduling_rules_hold(case: tuple[list[Spec], int, int, str, int]) -> N
     st.integers(1, 8),
     st.integers(0, 2**32),
 )
-def test_every_polled_job_starts_before_any_host_waits_long(hosts: int, forks: int, duration: int, seed: int) -> None:
+def test_every_polled_job_starts_before_any_host_waits_long(
+    hosts: int, forks: int, duration: int, seed: int
+) -> None:
     """The "smart poll": launches are bounded by forks, waiting is not, so all jobs start
     within (hosts / forks) launch latencies and the task takes about one job's duration."""
-    run = execute([Spec("polled", duration, limit=duration + 5, poll=1)], hosts, forks, "linear", seed)
+    run = execute(
+        [Spec("polled", duration, limit=duration + 5, poll=1)], hosts, forks, "linear", seed
+    )
     launches = sorted(job.start for job in run.world.jobs.values())
     assert len(launches) == hosts
     waves = -(-hosts // forks)
@@ -252,8 +259,14 @@ def test_a_detached_job_overlaps_the_nodes_after_it(tmp_path: Any) -> None:
     world = FakeWorld(latency=0.01)
     events: list[Event] = []
     run_virtual(
-        run_graph(graph, inventory, RunOptions(forks=5), connect=world.connection,
-                  subscribers=[events.append], rng=random.Random(3))
+        run_graph(
+            graph,
+            inventory,
+            RunOptions(forks=5),
+            connect=world.connection,
+            subscribers=[events.append],
+            rng=random.Random(3),
+        )
     )
     timing = spans(Run(events, world, graph, ["h0", "h1", "h2"], {}))
     launch, blocking, join = graph.nodes()

@@ -363,7 +363,9 @@ def test_status_record_shapes() -> None:
     # Old (<= 2.18) job files hold 0/1; records are 2.19's booleans.
     assert jobs.status_record("j1.2", {"started": True, "finished": False}, rf)["started"] is True
     done = jobs.status_record("j1.2", {"rc": 0, "stdout": "a\nb", "nested": {"x": 1}}, rf)
-    assert done["finished"] is True and done["started"] is True and done["stdout_lines"] == ["a", "b"]
+    assert (
+        done["finished"] is True and done["started"] is True and done["stdout_lines"] == ["a", "b"]
+    )
     assert done["stderr"] == "" and done["nested"] == {"x": 1}
     # Unparsable (half-written by a foreign tool): still running.
     for raw in ("{not json", b"", "[1, 2]"):
@@ -592,7 +594,9 @@ def test_kill_list_cleanup(async_dir: Path, arun: Run[None]) -> None:
         assert not (async_dir / "j2.1").exists()
         assert not (async_dir / sv.PRIVATE_DIR / "j2.1.json").exists()
         assert await conn.cleanup_job("j2.1", async_dir=ad) is False
-        assert (await conn.job_status(["j2.1"], async_dir=ad))["j2.1"]["msg"] == "could not find job"
+        assert (await conn.job_status(["j2.1"], async_dir=ad))["j2.1"][
+            "msg"
+        ] == "could not find job"
         # A foreign job file (ansible-core's own wrapper) is listed too.
         (async_dir / "j8.8").write_text(json.dumps({"started": 1, "finished": 0}))
         listed = {m["jid"]: m["state"] for m in await conn.list_jobs(async_dir=ad)}
