@@ -11,7 +11,6 @@ from typing import Any, TextIO
 
 import yaml
 from playgraph.compiler.ir import Graph
-from playgraph.grammar import ArgsSyntaxError, parse_args
 
 from .connection.base import Connection, ConnectionError
 from .connection.local import LocalConnection
@@ -56,6 +55,8 @@ def default_connect(host: str, variables: Mapping[str, Any]) -> Connection:
 
 def parse_extra_vars(values: Sequence[str], *, base_dir: str = ".") -> dict[str, Any]:
     """``-e``: ``key=value`` pairs, ``@file`` (YAML/JSON), or inline YAML/JSON; later wins."""
+    from playgraph.grammar import ArgsSyntaxError, parse_args  # lark: only when -e is given
+
     merged: dict[str, Any] = {}
     for value in values:
         text = value.strip()

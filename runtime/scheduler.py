@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from playgraph.compiler.ir import BlockStep, Graph, Node, Play, Section, Step, iter_nodes
-from playgraph.compiler.lower import compile_role, compile_task_file
 
 from .context import RunContext
 from .executor import Executor
@@ -476,6 +475,9 @@ class Scheduler:
 
     def _include(self, node: Node, host: str, spec: dict[str, Any]) -> tuple[Step, ...]:
         """Compile an include for this host (the file name may differ per host)."""
+        # The compiler's parsers are imported only when a run reaches an include.
+        from playgraph.compiler.lower import compile_role, compile_task_file
+
         base = self.run.options.playbook_dir
         prefix = f"{node.id}.include"
         if "role" in spec:
