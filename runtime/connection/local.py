@@ -21,7 +21,7 @@ import signal
 import stat
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,10 +35,10 @@ from ..jobs import (
     cached_client,
     launch_record,
     local_supervisor,
-    status_record,
     supervisor_argv,
 )
 from .base import Become, CommandResult, JobSpec
+from .supervised import SupervisedJobs
 
 if TYPE_CHECKING:
     from .base import Connection
@@ -228,7 +228,7 @@ def _shared_supervisor_script() -> str:
 # --------------------------------------------------------------------------- connection
 
 
-class LocalConnection:
+class LocalConnection(SupervisedJobs):
     """The controller's own machine as a target (``ansible_connection=local``).
 
     Stateless apart from its options: the job supervisor clients are shared by
@@ -454,33 +454,6 @@ class LocalConnection:
             proc.stdout, proc.stdin, async_dir=str(hello.get("async_dir", "")), on_close=on_close
         )
 
-    @staticmethod
-    def _shaped(
-        client: SupervisorClient,
-        raws: Mapping[str, Any],
-    ) -> dict[str, dict[str, Any]]:
-        # A missing job is ansible-core's "could not find job" record, not None,
-        # so every caller gets the same shape async_status returns.
-        return {jid: status_record(jid, raw, client.results_file(jid)) for jid, raw in raws.items()}
-
-    async def _call(
-        self,
-        async_dir: str,
-        become: Become | None,
-        op: Callable[[SupervisorClient], Awaitable[R]],
-    ) -> R:
-        """Run ``op`` on the supervisor's client; once more on a fresh one if it was lost.
-
-        A supervisor that dies is replaced by the next one, which adopts its jobs,
-        so a caller need not see the restart.  These ops are safe to repeat.
-        """
-        client = await self._supervisor(async_dir, become)
-        try:
-            return await op(client)
-        except SupervisorLost:
-            client = await self._supervisor(async_dir, become)
-            return await op(client)
-
     async def start_job(self, spec: JobSpec) -> dict[str, Any]:
         """Start a job through the supervisor; Ansible's launch record once it is on disk."""
 
@@ -496,61 +469,6 @@ class LocalConnection:
                 started = {}
         rf = started.get("results_file") or client.results_file(spec.jid)
         return launch_record(spec.jid, str(rf))
-
-    async def job_status(
-        self,
-        jids: Sequence[str],
-        *,
-        async_dir: str = "~/.ansible_async",
-        become: Become | None = None,
-    ) -> dict[str, dict[str, Any]]:
-        """``async_status``-shaped records (`jobs.status_record`); "could not find job" for an unknown jid."""
-
-        async def status(client: SupervisorClient) -> dict[str, dict[str, Any]]:
-            return self._shaped(client, await client.status(jids))
-
-        return await self._call(async_dir, become, status)
-
-    async def wait_jobs(
-        self,
-        jids: Sequence[str],
-        *,
-        timeout: float,
-        async_dir: str = "~/.ansible_async",
-        become: Become | None = None,
-    ) -> dict[str, dict[str, Any]]:
-        """Like `job_status`, answered as soon as any of the jobs ends (or after ``timeout``)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-
-        async def wait(client: SupervisorClient) -> dict[str, dict[str, Any]]:
-            left = max(0.0, deadline - loop.time())
-            return self._shaped(client, await client.wait(jids, left))
-
-        return await self._call(async_dir, become, wait)
-
-    async def kill_job(
-        self, jid: str, *, async_dir: str = "~/.ansible_async", become: Become | None = None
-    ) -> dict[str, Any] | None:
-        """Stop a job's process group; its final record, shaped (None for an unknown jid)."""
-
-        async def kill(client: SupervisorClient) -> dict[str, Any] | None:
-            raw = await client.kill(jid)
-            return None if raw is None else self._shaped(client, {jid: raw})[jid]
-
-        return await self._call(async_dir, become, kill)
-
-    async def list_jobs(
-        self, *, async_dir: str = "~/.ansible_async", become: Become | None = None
-    ) -> list[dict[str, Any]]:
-        """Every job of the async dir: sidecar metadata with ``state``."""
-        return await self._call(async_dir, become, lambda client: client.list_jobs())
-
-    async def cleanup_job(
-        self, jid: str, *, async_dir: str = "~/.ansible_async", become: Become | None = None
-    ) -> bool:
-        """Remove a job's status file (``async_status mode=cleanup``); False when absent."""
-        return await self._call(async_dir, become, lambda client: client.cleanup(jid))
 
 
 def _text(data: bytes) -> str:

@@ -57,9 +57,9 @@ from ..jobs import (
     SupervisorLost,
     cached_client,
     launch_record,
-    status_record,
 )
 from .base import Become, CommandResult, ConnectionError, JobSpec
+from .supervised import SupervisedJobs
 
 if TYPE_CHECKING:
     from .base import Connection
@@ -951,7 +951,7 @@ class _Conversation:
 # --------------------------------------------------------------------------- connection
 
 
-class SSHConnection:
+class SSHConnection(SupervisedJobs):
     """An inventory host reached over SSH (``ansible_connection=ssh``, the default).
 
     Cheap to make: nothing happens until `connect` or the first call, and the
@@ -1304,10 +1304,6 @@ class SSHConnection:
         await client.close()
         return await self._supervisor(async_dir, become)
 
-    @staticmethod
-    def _shaped(client: SupervisorClient, raws: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-        return {jid: status_record(jid, raw, client.results_file(jid)) for jid, raw in raws.items()}
-
     async def start_job(self, spec: JobSpec) -> dict[str, Any]:
         """Start a job through the supervisor; Ansible's launch record once it is on disk.
 
@@ -1337,60 +1333,11 @@ class SSHConnection:
         rf = started.get("results_file") or client.results_file(spec.jid)
         return launch_record(spec.jid, str(rf))
 
-    async def job_status(
-        self,
-        jids: Sequence[str],
-        *,
-        async_dir: str = "~/.ansible_async",
-        become: Become | None = None,
-    ) -> dict[str, dict[str, Any]]:
-        """``async_status``-shaped records; concurrent calls for one target share one request."""
-
-        async def status(client: SupervisorClient) -> dict[str, dict[str, Any]]:
-            return self._shaped(client, await _batched_status(client, jids))
-
-        return await self._call(async_dir, become, status)
-
-    async def wait_jobs(
-        self,
-        jids: Sequence[str],
-        *,
-        timeout: float,
-        async_dir: str = "~/.ansible_async",
-        become: Become | None = None,
-    ) -> dict[str, dict[str, Any]]:
-        """Like `job_status`, answered as soon as any of the jobs ends (or after ``timeout``)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-
-        async def wait(client: SupervisorClient) -> dict[str, dict[str, Any]]:
-            left = max(0.0, deadline - loop.time())
-            return self._shaped(client, await client.wait(jids, left))
-
-        return await self._call(async_dir, become, wait)
-
-    async def kill_job(
-        self, jid: str, *, async_dir: str = "~/.ansible_async", become: Become | None = None
-    ) -> dict[str, Any] | None:
-        """Stop a job's process group; its final record, shaped (None for an unknown jid)."""
-
-        async def kill(client: SupervisorClient) -> dict[str, Any] | None:
-            raw = await client.kill(jid)
-            return None if raw is None else self._shaped(client, {jid: raw})[jid]
-
-        return await self._call(async_dir, become, kill)
-
-    async def list_jobs(
-        self, *, async_dir: str = "~/.ansible_async", become: Become | None = None
-    ) -> list[dict[str, Any]]:
-        """Every job of the async dir: sidecar metadata with ``state``."""
-        return await self._call(async_dir, become, lambda client: client.list_jobs())
-
-    async def cleanup_job(
-        self, jid: str, *, async_dir: str = "~/.ansible_async", become: Become | None = None
-    ) -> bool:
-        """Remove a job's status file (``async_status mode=cleanup``); False when absent."""
-        return await self._call(async_dir, become, lambda client: client.cleanup(jid))
+    async def _status_request(
+        self, client: SupervisorClient, jids: Sequence[str]
+    ) -> Mapping[str, Any]:
+        # Polls of many hosts behind one target share one request (see _batched_status).
+        return await _batched_status(client, jids)
 
 
 # --------------------------------------------------------------------------- batching
