@@ -11,15 +11,15 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
-from playgraph.compiler.ir import Node
+from playgraph.compiler.ir import BlockStep, Node, Step
 
 from .context import RunContext
 from .facts import gather_facts
-from .templating import TemplateError
+from .templating import TemplateError, mark_unsafe
 
 Result = dict[str, Any]
 
@@ -142,8 +142,17 @@ async def meta(call: ActionCall) -> Result:
 
 
 async def include(call: ActionCall) -> Result:
-    """``include_tasks``/``include_role``: the scheduler compiles and inlines them for this host."""
+    """``include_tasks``/``include_role``: compiled here, for this host (the file may differ
+    per host); the scheduler splices the steps (``_playgraph_include``) into its path."""
+    # The compiler's parsers are imported only when a run reaches an include.
+    from playgraph.compiler.lower import compile_role, compile_task_file
+
     short = call.node.action.rsplit(".", 1)[-1]
+    # Each include (each loop item's too) gets node ids of its own.
+    state = call.run.state(call.host)
+    state.includes += 1
+    prefix = f"{call.node.id}.include{state.includes}"
+    base = call.run.options.playbook_dir
     if short == "include_role":
         name = call.args.get("name")
         if not isinstance(name, str):
@@ -152,19 +161,75 @@ async def include(call: ActionCall) -> Result:
                 "changed": False,
                 "msg": "'name' is a required field for include_role.",
             }
-        return {
-            "changed": False,
-            "include_role": name,
-            "_playgraph_include": {"role": name, "args": call.args},
-        }
-    target = call.args.get("file", call.args.get("_raw_params"))
-    if not isinstance(target, str) or not target.strip():
-        return {"failed": True, "changed": False, "msg": "No file specified for include_tasks"}
-    return {
-        "changed": False,
-        "include": target,
-        "_playgraph_include": {"file": target.strip(), "args": call.args},
-    }
+        steps, _handlers, diagnostics = compile_role(
+            name,
+            id_prefix=prefix,
+            base_dir=base,
+            tasks_from=str(call.args.get("tasks_from", "main")),
+        )
+        shown: Result = {"changed": False, "include_role": name}
+    else:
+        target = call.args.get("file", call.args.get("_raw_params"))
+        if not isinstance(target, str) or not target.strip():
+            return {"failed": True, "changed": False, "msg": "No file specified for include_tasks"}
+        target = target.strip()
+        shown = {"changed": False, "include": target}
+        path = target
+        if not os.path.isabs(target):
+            # Next to the including file first, then the playbook's directory (as Ansible).
+            path = os.path.join(os.path.dirname(call.node.span.file) or ".", target)
+            if not os.path.exists(path):
+                path = os.path.join(base, target)
+        if not os.path.isfile(path):
+            where = os.path.abspath(path)
+            return shown | {
+                "failed": True,
+                "reason": f"Could not find or access '{where}' on the Ansible Controller.",
+            }
+        steps, diagnostics = compile_task_file(
+            path, id_prefix=f"{prefix}[{os.path.basename(target)}]"
+        )
+    errors = [d for d in diagnostics if d.severity.value == "error"]
+    if errors:
+        first = errors[0]
+        place = f"{first.span.file}:{first.span.line}:{first.span.column}"
+        return shown | {"failed": True, "reason": f"{place}: {first.code}: {first.message}"}
+    return shown | {"_playgraph_include": _with_vars(steps, _include_params(call))}
+
+
+def _include_params(call: ActionCall) -> dict[str, Any]:
+    """What the included tasks see beyond their own vars: the include's ``vars`` and,
+    in a loop, the loop variables of this item (values, never re-rendered)."""
+    params: dict[str, Any] = dict(call.node.vars)
+    variables = call.variables
+    loop_var = variables.get("ansible_loop_var") if isinstance(variables, Mapping) else None
+    if isinstance(loop_var, str):
+        names = [loop_var, "ansible_loop_var", "ansible_loop"]
+        index_var = variables.get("ansible_index_var")
+        if isinstance(index_var, str):
+            names += [index_var, "ansible_index_var"]
+        params |= {name: mark_unsafe(variables[name]) for name in names if name in variables}
+    return params
+
+
+def _with_vars(steps: tuple[Step, ...], params: Mapping[str, Any]) -> tuple[Step, ...]:
+    """``steps`` with ``params`` over each task's vars (include params beat task vars)."""
+    if not params:
+        return steps
+    out: list[Step] = []
+    for step in steps:
+        if isinstance(step, BlockStep):
+            out.append(
+                replace(
+                    step,
+                    block=_with_vars(step.block, params),
+                    rescue=_with_vars(step.rescue, params),
+                    always=_with_vars(step.always, params),
+                )
+            )
+        else:
+            out.append(replace(step, vars={**step.vars, **params}))
+    return tuple(out)
 
 
 async def include_vars(call: ActionCall) -> Result:

@@ -32,9 +32,9 @@ from playgraph.compiler.ir import Blocking, Detached, Join, Node, Play, Polled
 from playgraph.compiler.spans import Span
 from playgraph.grammar import ArgsSyntaxError, parse_args
 
+from . import config as _config
 from .connection.base import Connection, ConnectionError
 from .context import RunContext
-from .executor import DEFAULT_ASYNC_DIR
 from .jobs import JobError
 from .results import Result, is_changed, is_failed, is_skipped, is_unreachable
 from .tracing import Event, EventKind
@@ -395,7 +395,7 @@ def job_targets(run: RunContext, hosts: Sequence[str]) -> list[JobTarget]:
     targets = []
     for host in hosts:
         variables = run.templar.lazy(run.host_layers(host, None))
-        async_dir = str(variables.get("ansible_async_dir") or DEFAULT_ASYNC_DIR)
+        async_dir = _config.async_dir(variables, _config.current())
         targets.append(JobTarget(host=host, conn=run.connection(host), async_dir=async_dir))
     return targets
 

@@ -1,6 +1,6 @@
 """Connection defaults from ``playgraph.cfg``/``ansible.cfg`` and ``ANSIBLE_*`` variables.
 
-Only what the SSH connection needs, read the way ansible-core reads it: the
+Only what the SSH connection and the job directory need, read the way ansible-core reads it: the
 first configuration file found wins (``$PLAYGRAPH_CONFIG``, ``$ANSIBLE_CONFIG``,
 ``./playgraph.cfg``, ``./ansible.cfg``, ``~/.playgraph.cfg``, ``~/.ansible.cfg``,
 ``/etc/ansible/ansible.cfg``); an environment variable beats the file; an
@@ -21,6 +21,9 @@ from typing import Any
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds to establish a connection (ansible-core's ``[defaults] timeout``)."""
+
+DEFAULT_ASYNC_DIR = "~/.ansible_async"
+"""Where job files live on the target (``~`` expanded there), as ansible-core's."""
 
 _TRUE = frozenset({"y", "yes", "on", "1", "true", "t"})
 _FALSE = frozenset({"n", "no", "off", "0", "false", "f", ""})
@@ -55,6 +58,9 @@ class ConnectionDefaults:
     playgraph's own multiplexing makes moot)."""
     ssh_common_args: str = ""
     ssh_extra_args: str = ""
+    async_dir: str = DEFAULT_ASYNC_DIR
+    """The shell option ``async_dir`` (``ANSIBLE_ASYNC_DIR``, ``[defaults] async_dir``);
+    the variable ``ansible_async_dir`` beats it."""
     source: str | None = None
     """The configuration file read, if any."""
     warnings: tuple[str, ...] = field(default=())
@@ -142,6 +148,7 @@ def load(
         or "",
         ssh_extra_args=setting(("ANSIBLE_SSH_EXTRA_ARGS",), ("ssh_connection", "ssh_extra_args"))
         or "",
+        async_dir=setting(("ANSIBLE_ASYNC_DIR",), ("defaults", "async_dir")) or DEFAULT_ASYNC_DIR,
         source=source,
         warnings=tuple(warnings),
     )
@@ -150,6 +157,12 @@ def load(
 @cache
 def _cached(cwd: str, items: tuple[tuple[str, str], ...]) -> ConnectionDefaults:
     return load(dict(items), cwd=cwd)
+
+
+def async_dir(variables: Mapping[str, Any] | None, defaults: ConnectionDefaults) -> str:
+    """A host's job directory: ``ansible_async_dir``, else the configured one."""
+    value = variables.get("ansible_async_dir") if isinstance(variables, Mapping) else None
+    return str(value) if value else defaults.async_dir
 
 
 def current() -> ConnectionDefaults:

@@ -47,6 +47,7 @@ class HostState:
         "facts",
         "failed",
         "gathered",
+        "includes",
         "name",
         "notified",
         "registered",
@@ -66,6 +67,8 @@ class HostState:
         """``meta: end_host`` or ``end_play``: no more tasks this play."""
         self.notified: dict[str, None] = {}
         """Handler names and ``listen`` topics notified since the last flush (ordered)."""
+        self.includes = 0
+        """Includes this host has run, to give each one's tasks ids of their own."""
 
     @property
     def active(self) -> bool:

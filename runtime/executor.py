@@ -26,15 +26,15 @@ from playgraph.compiler.ir import Detached, Join, Node, Polled
 from playgraph.compiler.spans import Span
 
 from . import actions
+from . import config as _config
 from .connection.base import Become, Connection, ConnectionError
 from .context import RunContext
 from .jobs import JobError, new_jid
-from .modules import ModuleFailure, TaskContext, get_module
+from .modules import ModuleFailure, TaskContext, get_module, module_names
 from .results import Result, is_failed, is_skipped, loop_aggregate, normalize, skipped
 from .templating import OMIT, TemplateError, mark_unsafe
 from .tracing import EventKind
 
-DEFAULT_ASYNC_DIR = "~/.ansible_async"
 _TIMEOUT_MESSAGE = "async task did not complete within the requested time - {limit}s"
 _UNKNOWN_ERROR = "Task failed: Action failed: Unknown error."
 
@@ -220,9 +220,10 @@ class Executor:
 
     async def _run_item(self, node: Node, host: str, variables: Any) -> Result:
         result = await self._run_attempts(node, host, variables)
-        if result.get("failed") and "msg" not in result:
+        if result.get("failed") and "msg" not in result and "reason" not in result:
             # ansible-core 2.19 turns a failed result into an error and back
-            # (AnsibleActionCapturedError); one without a message gets this one.
+            # (AnsibleActionCapturedError); one without a message gets this one.  An
+            # include that could not be loaded fails with a "reason" and no message.
             result["msg"] = _UNKNOWN_ERROR
         return result
 
@@ -360,7 +361,7 @@ class Executor:
             )
         module = get_module(node.action)
         if module is None:
-            raise _Final(_failure(f"couldn't resolve module/action '{node.action}'", node.span))
+            raise _Final(_failure(_unrunnable(node.action), node.span))
         delegate = self._delegate(node, variables) or host
         conn = run.connection(delegate)
         delegate_vars = (
@@ -444,8 +445,7 @@ class Executor:
         return environment
 
     def _async_dir(self, variables: Any) -> str:
-        value = variables.get("ansible_async_dir") if isinstance(variables, Mapping) else None
-        return str(value) if value else DEFAULT_ASYNC_DIR
+        return _config.async_dir(variables, _config.current())
 
     # ------------------------------------------------------------------ jobs
 
@@ -630,4 +630,16 @@ def _loop_info(items: list[Any], index: int) -> dict[str, Any]:
     }
 
 
-__all__ = ["DEFAULT_ASYNC_DIR", "Executor"]
+def _unrunnable(action: str) -> str:
+    """Why ``action`` cannot run: unknown to Ansible, or known but not implemented here."""
+    from playgraph.compiler.catalog import default_catalog  # only on this failure path
+
+    if default_catalog().resolve_with_redirect(action) is None:
+        return f"couldn't resolve module/action '{action}'"
+    return (
+        f"the module '{action}' is valid Ansible but playgraph's runtime does not implement it; "
+        f"it runs {', '.join(module_names())}"
+    )
+
+
+__all__ = ["Executor"]

@@ -439,9 +439,12 @@ class Scheduler:
             result = yield step, self._order.get(step.id, (0,))
             if result.get("_playgraph_failed"):
                 raise _HostFailed(step, result)
-            included = result.get("_playgraph_include")
-            if included:
-                yield from self._steps(self._include(step, host, included), host)
+            # An include splices its steps in; a looped one, each item's in turn.
+            items = result.get("results") if step.loop is not None else [result]
+            for item in items if isinstance(items, list) else ():
+                included = item.get("_playgraph_include") if isinstance(item, dict) else None
+                if included:
+                    yield from self._steps(self._include(step, included), host)
 
     def _block(self, block: BlockStep, host: str) -> Generator[tuple[Node, OrderKey], Result, None]:
         run = self.run
@@ -473,41 +476,8 @@ class Scheduler:
         if failure is not None:
             raise failure
 
-    def _include(self, node: Node, host: str, spec: dict[str, Any]) -> tuple[Step, ...]:
-        """Compile an include for this host (the file name may differ per host)."""
-        # The compiler's parsers are imported only when a run reaches an include.
-        from playgraph.compiler.lower import compile_role, compile_task_file
-
-        base = self.run.options.playbook_dir
-        prefix = f"{node.id}.include"
-        if "role" in spec:
-            steps, _handlers, diagnostics = compile_role(
-                spec["role"],
-                id_prefix=prefix,
-                base_dir=base,
-                tasks_from=str(spec["args"].get("tasks_from", "main")),
-            )
-        else:
-            target = spec["file"]
-            path = target
-            if not os.path.isabs(target):
-                here = os.path.dirname(node.span.file) or "."
-                path = os.path.join(here, target)
-                if not os.path.exists(path):
-                    path = os.path.join(base, target)
-            steps, diagnostics = compile_task_file(
-                path, id_prefix=f"{prefix}[{os.path.basename(target)}]"
-            )
-        errors = [d for d in diagnostics if d.severity.value == "error"]
-        if errors:
-            first = errors[0]
-            raise _HostFailed(
-                node,
-                {
-                    "failed": True,
-                    "msg": f"{first.span.file}:{first.span.line}:{first.span.column}: {first.message}",
-                },
-            )
+    def _include(self, node: Node, steps: tuple[Step, ...]) -> tuple[Step, ...]:
+        """Register the steps an include compiled (its action did) so they run in order."""
         parent = self._order.get(node.id, (0,))
         for position, inner in enumerate(iter_nodes(steps)):
             self.run.node_index[inner.id] = inner

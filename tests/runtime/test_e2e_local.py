@@ -61,7 +61,9 @@ class Site:
     root: Path
     async_dir: Path
 
-    def inventory(self, hosts: int = 3, extra: dict[str, str] | None = None) -> Path:
+    def inventory(
+        self, hosts: int = 3, extra: dict[str, str] | None = None, *, async_dir_var: bool = True
+    ) -> Path:
         lines = ["[all]"]
         for i in range(1, hosts + 1):
             name = f"h{i}"
@@ -71,9 +73,10 @@ class Site:
             "[all:vars]",
             "ansible_connection=local",
             "ansible_python_interpreter=/usr/bin/python3",
-            f"ansible_async_dir={self.async_dir}",
         ]
-        path = self.root / f"inventory-{hosts}.ini"
+        if async_dir_var:
+            lines.append(f"ansible_async_dir={self.async_dir}")
+        path = self.root / f"inventory-{hosts}{'' if async_dir_var else '-no-dir'}.ini"
         path.write_text("\n".join(lines) + "\n")
         return path
 
@@ -82,13 +85,27 @@ class Site:
         path.write_text(text)
         return path
 
-    def run(self, playbook: Path, inventory: Path, *args: str, json_output: bool = True) -> CliRun:
+    def run(
+        self,
+        playbook: Path,
+        inventory: Path,
+        *args: str,
+        json_output: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> CliRun:
         argv = [sys.executable, "-m", "playgraph", "run", os.fspath(playbook)]
         argv += ["-i", os.fspath(inventory), *args]
         if json_output:
             argv.append("--json")
         start = time.monotonic()
-        done = subprocess.run(argv, capture_output=True, text=True, cwd=self.root, timeout=120)
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            cwd=self.root,
+            timeout=120,
+            env={**os.environ, **(env or {})},
+        )
         seconds = time.monotonic() - start
         document = None
         if json_output and done.stdout.strip().startswith("{"):
@@ -378,6 +395,109 @@ def test_a_compiled_plan_runs_like_its_playbook(site: Site) -> None:
         }
 
     assert shape(from_plan) == shape(from_playbook)
+
+
+def test_the_async_dir_comes_from_ansible_async_dir_in_the_environment(site: Site) -> None:
+    # As ansible-core's shell option: ANSIBLE_ASYNC_DIR (or [defaults] async_dir) sets the
+    # job directory when no host sets ``ansible_async_dir``; launch and join agree on it.
+    playbook = site.playbook(
+        """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: launch
+      command: echo from-env-dir
+      async: 20
+      poll: 0
+      register: job
+    - name: join
+      async_status:
+        jid: "{{ job.ansible_job_id }}"
+      register: done
+      until: done is finished
+      retries: 50
+      delay: 0.2
+"""
+    )
+    inventory = site.inventory(2, async_dir_var=False)
+    run = site.run(playbook, inventory, env={"ANSIBLE_ASYNC_DIR": os.fspath(site.async_dir)})
+    assert run.exit_code == 0, run.stderr
+    for host, launch in run.results("launch").items():
+        assert launch["results_file"] == os.fspath(site.async_dir / launch["ansible_job_id"])
+        assert (site.async_dir / launch["ansible_job_id"]).is_file(), host
+        assert run.results("join")[host]["stdout"] == "from-env-dir"
+
+
+def test_a_valid_module_the_runtime_lacks_fails_saying_so(site: Site) -> None:
+    playbook = site.playbook(
+        """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: schedule
+      ansible.builtin.cron:
+        name: nightly
+        job: /bin/true
+      ignore_errors: true
+    - name: after
+      command: echo after
+"""
+    )
+    run = site.run(playbook, site.inventory(1))
+    assert run.exit_code == 0, run.stderr
+    message = run.results("schedule")["h1"]["msg"]
+    assert (
+        "'ansible.builtin.cron' is valid Ansible but playgraph's runtime does not implement it"
+        in message
+    )
+    assert "couldn't resolve" not in message and "command, copy" in message
+    assert run.results("after")["h1"]["stdout"] == "after"
+
+
+def test_includes_loop_pass_vars_and_fail_visibly_when_missing(site: Site) -> None:
+    (site.root / "inner.yml").write_text(
+        "- name: inner\n  command: echo inner-{{ item }}-{{ extra | default('none') }}\n"
+    )
+    playbook = site.playbook(
+        """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: plain include
+      include_tasks: inner.yml
+      vars:
+        item: solo
+        extra: given
+    - name: looped include
+      include_tasks: inner.yml
+      loop: [a, b]
+    - name: missing include
+      include_tasks: "{{ 'missing-' + inventory_hostname + '.yml' }}"
+      when: inventory_hostname == 'h2'
+    - name: after
+      command: echo after
+"""
+    )
+    run = site.run(playbook, site.inventory(2))
+    assert run.exit_code == 2, run.stderr
+    assert run.document is not None
+    inner = [
+        {host: result["stdout"] for host, result in entry["hosts"].items()}
+        for play in run.document["plays"]
+        for entry in play["tasks"]
+        if entry["task"]["name"] == "inner"
+    ]
+    expected = ["inner-solo-given", "inner-a-none", "inner-b-none"]
+    assert inner == [{"h1": line, "h2": line} for line in expected]
+    missing = run.results("missing include")["h2"]
+    assert missing["failed"] is True and "msg" not in missing
+    assert missing["reason"] == (
+        f"Could not find or access '{site.root / 'missing-h2.yml'}' on the Ansible Controller."
+    )
+    # The failure is counted, shown, and ends that host's play; the other carries on.
+    assert run.document["stats"]["h2"]["failures"] == 1
+    assert "fatal: [h2]" in site.run(playbook, site.inventory(2), json_output=False).stdout
+    assert list(run.results("after")) == ["h1"]
 
 
 def test_an_undefined_variable_fails_the_host_with_its_name_and_place(site: Site) -> None:

@@ -209,6 +209,19 @@ def test_host_key_checking_precedence(tmp_path: Path) -> None:
     assert parse_options("h", variables, from_file).host_key_checking is False
 
 
+def test_async_dir_precedence(tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+    assert config.load({}, cwd=str(tmp_path), home=home).async_dir == "~/.ansible_async"
+    (tmp_path / "ansible.cfg").write_text("[defaults]\nasync_dir = /srv/jobs\n")
+    from_file = config.load({}, cwd=str(tmp_path), home=home)
+    assert from_file.async_dir == "/srv/jobs"
+    from_env = config.load({"ANSIBLE_ASYNC_DIR": "~/elsewhere"}, cwd=str(tmp_path), home=home)
+    assert from_env.async_dir == "~/elsewhere"
+    # The host variable beats both.
+    assert config.async_dir({"ansible_async_dir": "/tmp/j"}, from_env) == "/tmp/j"
+    assert config.async_dir({}, from_env) == "~/elsewhere"
+
+
 # --------------------------------------------------------------------------- commands and files
 
 
