@@ -85,15 +85,36 @@ def add_parser(commands: Any) -> None:
     adhoc.add_argument("-C", "--check", action="store_true", help="don't make changes")
     adhoc.add_argument("-b", "--become", action="store_true", help="run with become (sudo)")
     adhoc.add_argument("--become-user", metavar="USER", help="with -b: become this user (root)")
-    adhoc.add_argument(
-        "-K", "--ask-become-pass", action="store_true", help="ask for the become password"
-    )
+    add_password_options(adhoc)
     adhoc.add_argument("-v", "--verbose", action="count", default=0)
     adhoc.add_argument(
         "--json",
         action="store_true",
         help="print one JSON document shaped as Ansible's json callback",
     )
+
+
+def add_password_options(parser: argparse.ArgumentParser) -> None:
+    """``-k``/``-K``: shared with ``playgraph run``."""
+    parser.add_argument(
+        "-k", "--ask-pass", action="store_true", help="ask for the connection (SSH) password"
+    )
+    parser.add_argument(
+        "-K", "--ask-become-pass", action="store_true", help="ask for the become password"
+    )
+
+
+def ask_passwords(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """The connection and become passwords ``-k``/``-K`` ask for, as ansible asks: the
+    become password defaults to the SSH one when both are asked for."""
+    connection = getpass.getpass("SSH password: ") if args.ask_pass else None
+    become = None
+    if args.ask_become_pass:
+        prompt = (
+            "BECOME password[defaults to SSH password]: " if args.ask_pass else "BECOME password: "
+        )
+        become = getpass.getpass(prompt) or connection
+    return connection, become
 
 
 def add_host_options(parser: argparse.ArgumentParser) -> None:
@@ -257,13 +278,14 @@ def cmd_adhoc(args: argparse.Namespace) -> int:
         if not args.json:
             return 0
     graph = Graph(plays=(play,))
-    become_password = getpass.getpass("BECOME password: ") if args.ask_become_pass else None
+    connection_password, become_password = ask_passwords(args)
     options = RunOptions(
         forks=forks,
         extra_vars=extra_vars,
         limit=args.limit,
         check_mode=args.check,
         become_password=become_password,
+        connection_password=connection_password,
         playbook_dir=".",
         verbosity=args.verbose,
     )

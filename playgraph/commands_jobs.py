@@ -34,12 +34,15 @@ import shlex
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .commands_adhoc import (
     EXIT_BEFORE_RUN,
     SetupError,
     add_host_options,
+    add_password_options,
+    ask_passwords,
     exit_code,
     forks_of,
     load_hosts,
@@ -49,6 +52,7 @@ from .commands_adhoc import (
 
 if TYPE_CHECKING:
     from playgraph.runtime.adhoc import JobTarget
+    from playgraph.runtime.context import RunOptions
     from playgraph.runtime.inventory import Inventory
 
 T = TypeVar("T")
@@ -99,6 +103,7 @@ def add_parser(commands: Any) -> None:
     )
     for parser in (listing, status, kill, cleanup):
         add_host_options(parser)
+        add_password_options(parser)
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
@@ -119,6 +124,7 @@ def split_words(words: Sequence[str]) -> tuple[list[str], str]:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     forks = forks_of(args)
+    args.passwords = ask_passwords(args)
     handlers: dict[str, Callable[[argparse.Namespace, int], int]] = {
         "list": _cmd_list,
         "status": _cmd_status,
@@ -155,6 +161,7 @@ def _implicit(args: argparse.Namespace) -> tuple[Inventory, dict[str, Any]]:
 
 
 def _per_host(
+    args: argparse.Namespace,
     inventory: Inventory,
     extra_vars: dict[str, Any],
     hosts: list[str],
@@ -165,7 +172,7 @@ def _per_host(
     import asyncio  # here, so `check` and `compile` do not pay for importing it
 
     from playgraph.runtime.adhoc import job_targets
-    from playgraph.runtime.context import RunContext, RunOptions
+    from playgraph.runtime.context import RunContext
     from playgraph.runtime.jobs import close_clients
     from playgraph.runtime.run import default_connect
     from playgraph.runtime.tracing import Tracer
@@ -173,7 +180,7 @@ def _per_host(
     async def main() -> dict[str, T]:
         run = RunContext(
             inventory=inventory,
-            options=RunOptions(forks=forks, extra_vars=extra_vars),
+            options=_options(args, forks, extra_vars),
             connect=default_connect,
             tracer=Tracer(),
         )
@@ -191,6 +198,18 @@ def _per_host(
             await close_clients()
 
     return asyncio.run(main())
+
+
+def _options(args: argparse.Namespace, forks: int, extra_vars: dict[str, Any]) -> RunOptions:
+    from playgraph.runtime.context import RunOptions
+
+    connection_password, become_password = args.passwords
+    return RunOptions(
+        forks=forks,
+        extra_vars=extra_vars,
+        connection_password=connection_password,
+        become_password=become_password,
+    )
 
 
 def _code(results: Sequence[Mapping[str, Any]]) -> int:
@@ -217,7 +236,7 @@ def _cmd_list(args: argparse.Namespace, forks: int) -> int:
 
     inventory, extra_vars, hosts = _hosts(args, args.pattern)
     now = time.time()
-    results = _per_host(inventory, extra_vars, hosts, forks, lambda t: list_jobs(t, now=now))
+    results = _per_host(args, inventory, extra_vars, hosts, forks, lambda t: list_jobs(t, now=now))
     if args.json:
         _write_json({"hosts": {h: _public(r) for h, r in results.items()}})
     else:
@@ -300,7 +319,6 @@ def _cmd_status(args: argparse.Namespace, forks: int) -> int:
     """The async_status play for each jid, run and shown exactly as ``adhoc`` would."""
     from playgraph.compiler.ir import Graph
     from playgraph.runtime.adhoc import AdhocDisplay, status_play
-    from playgraph.runtime.context import RunOptions
     from playgraph.runtime.run import dump_document
 
     from .commands_adhoc import adhoc_document, run_and_close
@@ -311,7 +329,7 @@ def _cmd_status(args: argparse.Namespace, forks: int) -> int:
     subscribers = []
     if not args.json:
         subscribers.append(AdhocDisplay(graph.node_index(), one_line=args.one_line))
-    options = RunOptions(forks=forks, extra_vars=extra_vars, limit=args.limit)
+    options = replace(_options(args, forks, extra_vars), limit=args.limit)
     import asyncio  # here, so `check` and `compile` do not pay for importing it
 
     outcome = asyncio.run(run_and_close(graph, inventory, options, subscribers))
@@ -328,7 +346,7 @@ def _cmd_kill(args: argparse.Namespace, forks: int) -> int:
 
     jids, pattern = split_words(args.words)
     inventory, extra_vars, hosts = _hosts(args, pattern)
-    results = _per_host(inventory, extra_vars, hosts, forks, lambda t: kill_jobs(t, jids))
+    results = _per_host(args, inventory, extra_vars, hosts, forks, lambda t: kill_jobs(t, jids))
     if args.json:
         _write_json(
             {"hosts": {h: {j: _public(r) for j, r in zip(jids, rs, strict=True)}
@@ -347,6 +365,7 @@ def _cmd_cleanup(args: argparse.Namespace, forks: int) -> int:
     inventory, extra_vars, hosts = _hosts(args, args.pattern)
     now = time.time()
     results = _per_host(
+        args,
         inventory,
         extra_vars,
         hosts,

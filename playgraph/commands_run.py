@@ -8,7 +8,6 @@ a bad inventory or plan), 5 for bad options.
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 from typing import Any
@@ -19,6 +18,7 @@ from playgraph.compiler.plan import PlanError, load_plan, looks_like_plan
 from playgraph.compiler.result import CompileOptions
 
 from .cache import compile_cached
+from .commands_adhoc import add_password_options, ask_passwords
 
 EXIT_BEFORE_RUN = 1
 
@@ -61,9 +61,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-C", "--check", action="store_true", help="don't make changes")
     parser.add_argument("-D", "--diff", action="store_true", help="show differences")
-    parser.add_argument(
-        "-K", "--ask-become-pass", action="store_true", help="ask for the become password"
-    )
+    add_password_options(parser)
     parser.add_argument("-v", "--verbose", action="count", default=0)
     parser.add_argument(
         "--json",
@@ -136,7 +134,7 @@ def cmd_run(args: argparse.Namespace, compile_options: CompileOptions) -> int:
         return EXIT_BEFORE_RUN
     for warning in getattr(inventory, "warnings", []):
         sys.stderr.write(f"[WARNING]: {warning}\n")
-    become_password = getpass.getpass("BECOME password: ") if args.ask_become_pass else None
+    connection_password, become_password = ask_passwords(args)
     options = RunOptions(
         forks=forks,
         extra_vars=extra_vars,
@@ -144,6 +142,7 @@ def cmd_run(args: argparse.Namespace, compile_options: CompileOptions) -> int:
         check_mode=args.check,
         diff=args.diff,
         become_password=become_password,
+        connection_password=connection_password,
         playbook_dir=folder,
         verbosity=args.verbose,
     )

@@ -188,7 +188,11 @@ class RunContext:
         conn = self._connections.get(host)
         if conn is None:
             variables = self.templar.lazy(self.host_layers(host, None)) if self._known(host) else {}
-            conn = self._connect(host, _connection_vars(variables, host))
+            found = _connection_vars(variables, host)
+            password = self.options.connection_password
+            if password is not None and not any(k in found for k in _PASSWORD_VARS):
+                found["ansible_password"] = password  # -k: what no inventory variable gave
+            conn = self._connect(host, found)
             self._connections[host] = conn
         return conn
 
@@ -230,6 +234,8 @@ _CONNECTION_VARS = (
     "ansible_port",
     "ansible_user",
     "ansible_password",
+    "ansible_ssh_pass",
+    "ansible_ssh_password",
     "ansible_ssh_private_key_file",
     "ansible_ssh_common_args",
     "ansible_ssh_extra_args",
@@ -239,6 +245,9 @@ _CONNECTION_VARS = (
     "ansible_host_key_checking",
     "ansible_timeout",
 )
+
+
+_PASSWORD_VARS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 
 
 def _connection_vars(variables: Mapping[str, Any], host: str) -> dict[str, Any]:

@@ -401,6 +401,42 @@ def test_unreachable_reasons(lab: Lab) -> None:
 # --------------------------------------------------------------------------- playbooks
 
 
+def test_ask_pass_logs_in_with_the_password_typed(lab: Lab) -> None:
+    """``-k`` asks once ("SSH password: ") and every host without a password of its own uses it."""
+    inventory = lab.folder / "password.ini"
+    inventory.write_text(
+        f"pw[1:2] ansible_host=127.0.0.1 ansible_port={lab.b.port} ansible_user={USER}\n"
+        f"[all:vars]\nansible_ssh_common_args='-o UserKnownHostsFile={lab.known_hosts}'\n"
+    )
+
+    def adhoc(*extra: str, typed: str = "") -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "playgraph", "adhoc", "all", "-i", str(inventory)]
+        # No controlling terminal: getpass reads the answer from stdin, as under a pipe.
+        return subprocess.run(
+            [*argv, "-a", "whoami", *extra],
+            input=typed,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            start_new_session=True,
+        )
+
+    without = adhoc()
+    assert without.returncode == 4, without.stderr
+    assert without.stdout.count("UNREACHABLE!") == 2
+    typed = adhoc("-k", typed=lab.password + "\n")
+    assert typed.returncode == 0, typed.stdout + typed.stderr
+    assert "SSH password: " in typed.stderr
+    assert sorted(line for line in typed.stdout.splitlines() if "CHANGED" in line) == [
+        "pw1 | CHANGED | rc=0 >>",
+        "pw2 | CHANGED | rc=0 >>",
+    ]
+    assert typed.stdout.count(USER) == 2
+    wrong = adhoc("-k", typed="not-the-password\n")
+    assert wrong.returncode == 4
+    assert "Permission denied" in wrong.stdout
+
+
 def test_fanout_acceptance_through_the_cli(lab: Lab) -> None:
     """The issue's acceptance: the fan-out playbook on 5 hosts, one dead — a few seconds, exit 4."""
     inventory = lab.inventory(
