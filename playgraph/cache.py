@@ -11,6 +11,11 @@ just means compiling again.  ``--no-cache`` or ``PLAYGRAPH_NO_CACHE=1`` turn it 
 
 The compiler stays pure; this module, at the CLI boundary, is where results are
 written to disk.
+
+`playgraph check` keeps a second, smaller cache on top: its whole report (the
+text it printed and its exit code) for a given command line, valid while every
+compiled input, the lint configuration it found (or the places it looked) and
+playgraph's own code are unchanged — so a re-run does not even import the linter.
 """
 
 from __future__ import annotations
@@ -32,24 +37,30 @@ _KEEP = 64
 """Entries kept; older ones are removed when a new one is written."""
 
 
-def cache_dir() -> Path:
+def cache_dir(kind: str = "compile") -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "playgraph" / "compile"
+    return Path(base) / "playgraph" / kind
 
 
 @functools.cache
-def _code_fingerprint() -> str:
-    """Size and mtime of every file of the compiler and grammars (a code change invalidates)."""
+def _code_fingerprint(*, with_cli: bool = False) -> str:
+    """Size and mtime of every file of the compiler and grammars (a code change invalidates);
+    ``with_cli`` adds the CLI's own modules, which format reports."""
     import playgraph.compiler
     import playgraph.grammar
 
     digest = hashlib.sha256(__version__.encode())
-    for package in (playgraph.compiler, playgraph.grammar):
-        root = Path(str(package.__file__)).parent
-        for path in sorted(root.rglob("*")):
-            if path.suffix in (".py", ".lark", ".json") and path.is_file():
-                stat = path.stat()
-                digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    files = [
+        path
+        for package in (playgraph.compiler, playgraph.grammar)
+        for path in sorted(Path(str(package.__file__)).parent.rglob("*"))
+    ]
+    if with_cli:
+        files += sorted(Path(__file__).parent.glob("*.py"))
+    for path in files:
+        if path.suffix in (".py", ".lark", ".json") and path.is_file():
+            stat = path.stat()
+            digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()
 
 
@@ -128,7 +139,7 @@ def _compile(path: str, options: CompileOptions) -> Compiled:
     return compile_playbook(path, options)
 
 
-def _store(entry: Path, compiled: Compiled) -> None:
+def _store(entry: Path, compiled: object) -> None:
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
@@ -140,3 +151,46 @@ def _store(entry: Path, compiled: Compiled) -> None:
             stale.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only cache directory: compile every time
+
+
+# --------------------------------------------------------------------------- check reports
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Report:
+    """What one ``playgraph check`` printed and returned, and what it depended on."""
+
+    stdout: str
+    stderr: str
+    exit_code: int
+    inputs: dict[str, str]
+    """`Compiled.inputs`-style fingerprints: path -> what the file system showed."""
+
+
+def report_key(material: object) -> str:
+    """The cache key of a check report: the command line's meaning, here, with this code."""
+    text = repr((material, os.getcwd(), _code_fingerprint(with_cli=True)))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def load_report(key: str) -> Report | None:
+    """The stored report for ``key``, if every input it recorded is unchanged."""
+    try:
+        with open(cache_dir("check") / f"{key}.pickle", "rb") as handle:
+            report = pickle.load(handle)
+    except Exception:
+        return None
+    if isinstance(report, Report) and all(
+        fingerprint(path, kind) == kind for path, kind in report.inputs.items()
+    ):
+        return report
+    return None
+
+
+def store_report(key: str, report: Report) -> None:
+    _store(cache_dir("check") / f"{key}.pickle", report)
+
+
+def file_state(path: str) -> str:
+    """A file's fingerprint in the encoding of `Compiled.inputs` (content hash, or absent)."""
+    return fingerprint(path, "sha256:")

@@ -20,7 +20,7 @@ from playgraph.compiler.diagnostics import Diagnostic, has_errors, sorted_unique
 from playgraph.compiler.result import CompileOptions
 from playgraph.compiler.spans import SourceText
 
-from . import report
+from . import cache, report
 from .cache import compile_cached
 
 EXIT_OK = 0
@@ -129,18 +129,53 @@ def compile_options(args: argparse.Namespace) -> CompileOptions:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    # Imported here so the other commands do not pay for the linter.
+    if args.config is not None and not os.path.isfile(args.config):
+        raise UsageError(f"the configuration file {args.config} does not exist")
+    fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "pep8")
+    options = compile_options(args)
+    # The whole report is cached when it depends on files alone (no inventory to read,
+    # no SARIF file to write): a re-run of an unchanged check skips even the linter.
+    cacheable = not args.no_cache and cache.enabled() and not args.inventory
+    cacheable = cacheable and not args.sarif_file
+    key = ""
+    if cacheable:
+        material = (args.playbooks, fmt, args.format, args.config, cache.vars_of(options))
+        key = cache.report_key(material)
+        hit = cache.load_report(key)
+        if hit is not None:
+            sys.stdout.write(hit.stdout)
+            sys.stderr.write(hit.stderr)
+            return hit.exit_code
+    report_ = _check(args, fmt, options)
+    if cacheable:
+        cache.store_report(key, report_)
+    sys.stdout.write(report_.stdout)
+    sys.stderr.write(report_.stderr)
+    return report_.exit_code
+
+
+def _check(args: argparse.Namespace, fmt: str, options: CompileOptions) -> cache.Report:
+    # Imported here so the other commands (and a cached check) do not pay for the linter.
     from dataclasses import replace
 
     from playgraph.compiler.lint import HostResolver, apply_suppressions, lint, load_config
+    from playgraph.compiler.lint.config import CONFIG_NAME
 
-    if args.config is not None and not os.path.isfile(args.config):
-        raise UsageError(f"the configuration file {args.config} does not exist")
     # The current directory first, then each playbook's; paths stay as the user wrote them.
-    search = [".", *(os.path.dirname(p) or "." for p in args.playbooks)]
-    config = load_config(args.config, list(dict.fromkeys(search)))
+    search = list(dict.fromkeys([".", *(os.path.dirname(p) or "." for p in args.playbooks)]))
+    config = load_config(args.config, search)
+    inputs: dict[str, str] = {}
+    if args.config is not None:
+        inputs[args.config] = cache.file_state(args.config)
+    else:
+        # Where the configuration was looked for, up to where it was found.
+        for folder in search:
+            candidate = os.path.normpath(os.path.join(folder, CONFIG_NAME))
+            inputs[candidate] = cache.file_state(candidate)
+            if candidate == config.path:
+                break
     # The configuration's locks are compiled into the graph (CompileOptions.extra_locks).
-    options = replace(compile_options(args), extra_locks=dict(config.locks))
+    options = replace(options, extra_locks=dict(config.locks))
     resolver: HostResolver | None = None
     if args.inventory:
         # The compiler stays pure: the inventory is read here and reaches it as a function.
@@ -168,32 +203,35 @@ def cmd_check(args: argparse.Namespace) -> int:
         diagnostics += compiled.diagnostics
         diagnostics += lint(compiled.graph, hosts=resolver, config=config)
         sources.update(compiled.sources)
+        inputs.update(compiled.inputs)
     findings = apply_suppressions(diagnostics, sources, config)
-    fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "pep8")
+    out: list[str] = []
     if fmt == "github" and args.format is None:
-        sys.stdout.write(report.format_pep8(findings))
+        out.append(report.format_pep8(findings))
     if fmt == "pep8":
-        sys.stdout.write(report.format_pep8(findings))
+        out.append(report.format_pep8(findings))
     elif fmt == "full":
-        sys.stdout.write(report.format_full(findings, sources))
+        out.append(report.format_full(findings, sources))
     elif fmt == "github":
-        sys.stdout.write(report.format_github(findings))
+        out.append(report.format_github(findings))
     elif fmt in ("sarif", "json"):
-        sys.stdout.write(report.format_sarif(findings, __version__))
+        out.append(report.format_sarif(findings, __version__))
     elif fmt == "codeclimate":
-        sys.stdout.write(report.format_codeclimate(findings))
+        out.append(report.format_codeclimate(findings))
     if args.sarif_file:
         write_atomically(args.sarif_file, report.format_sarif(findings, __version__))
     counts = {
         level: sum(1 for d in findings if d.severity.value == level)
         for level in ("error", "warning", "info")
     }
+    summary = ""
     if findings:
-        sys.stderr.write(
+        summary = (
             f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info in "
             f"{len(args.playbooks)} playbook(s)\n"
         )
-    return EXIT_FINDINGS if has_errors(findings) else EXIT_OK
+    code = EXIT_FINDINGS if has_errors(findings) else EXIT_OK
+    return cache.Report(stdout="".join(out), stderr=summary, exit_code=code, inputs=inputs)
 
 
 def cmd_compile(args: argparse.Namespace) -> int:

@@ -88,3 +88,57 @@ def test_no_cache_environment_variable(
     compile_cached(path, CompileOptions())
     assert len(counted) == 2
     assert not os.path.exists(os.path.join(os.environ["XDG_CACHE_HOME"], "playgraph", "compile"))
+
+
+# --------------------------------------------------------------------------- check reports
+
+
+def test_check_report_is_reused_until_the_playbook_or_configuration_changes(
+    write: Write,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from playgraph import cli
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("PLAYGRAPH_NO_CACHE", raising=False)
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    checks: list[object] = []
+    real = cli._check
+
+    def counting(*args: object) -> object:
+        checks.append(args)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cli, "_check", counting)
+    launch = "- hosts: all\n  tasks:\n    - command: sleep 1\n      async: 5\n      poll: 0\n"
+    write("play/site.yml", launch)
+
+    def check(*extra: str) -> tuple[int, str, str]:
+        code = cli.main(["check", "play/site.yml", *extra])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    first = check()
+    assert first[0] == 0 and "async-unjoined" in first[1] and "1 warning(s)" in first[2]
+    assert check() == first and len(checks) == 1
+
+    # A configuration appearing where check looks (the playbook's folder) is seen.
+    write("play/.playgraph.yml", "skip_list: [async-unjoined]\n")
+    assert check() == (0, "", "") and len(checks) == 2
+    assert check() == (0, "", "") and len(checks) == 2
+    write("play/.playgraph.yml", "skip_list: []\n")
+    assert check() == first and len(checks) == 3
+
+    # The playbook changing; another output format; --no-cache; an inventory.
+    write("play/site.yml", launch.replace("poll: 0", "poll: 0\n      register: job"))
+    assert "no async_status reads 'job'" in check()[1] and len(checks) == 4
+    assert check("-f", "codeclimate")[1].startswith("[") and len(checks) == 5
+    check("--no-cache")
+    assert len(checks) == 6
+    write("hosts.ini", "localhost\n")
+    check("-i", "hosts.ini")
+    check("-i", "hosts.ini")
+    assert len(checks) == 8
