@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import statistics
@@ -13,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ORACLE = ROOT / ".oracle" / "venv"
+_PACKAGES = ("compiler", "grammar", "runtime", "playgraph")
 
 
 def oracle_bin(venv: Path, name: str) -> str:
@@ -25,7 +27,17 @@ def oracle_bin(venv: Path, name: str) -> str:
     return os.fspath(path)
 
 
+@functools.cache
 def playgraph_bin() -> str:
+    # An editable install leaves playgraph's modules to be byte-compiled on first
+    # import, and PYTHONDONTWRITEBYTECODE (set on some machines) would make every
+    # run compile them again; pip byte-compiles ansible-core at install time.  Both
+    # tools are measured with their bytecode written, as a normal install has it.
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", *(os.fspath(ROOT / d) for d in _PACKAGES)],
+        check=True,
+        capture_output=True,
+    )
     found = shutil.which("playgraph")
     local = Path(sys.executable).parent / "playgraph"
     return os.fspath(local) if local.exists() else (found or "playgraph")

@@ -2,7 +2,9 @@
 
 Both run side by side in one run on this machine, several repetitions each;
 the figure is the ratio of median wall times (goal: playgraph at least 100x
-faster).  The playbook has a realistic async mix: package transactions left
+faster).  playgraph is measured cold (``--no-cache``: every run compiles the
+playbook) and warm (its compile cache holds the unchanged file, as on a re-run
+in CI or an editor); ansible-lint keeps no such cache of its findings.  The playbook has a realistic async mix: package transactions left
 running with ``poll: 0`` and joined later (some too late: real lock
 conflicts), looped fan-out/fan-in, polled commands, blocks with rescue,
 handlers, conditionals and a second play.
@@ -182,11 +184,18 @@ def main() -> None:
         env = {"ANSIBLE_NOCOLOR": "1", "NO_COLOR": "1"}
         # Alternate the tools so that both see the same load on a shared machine.
         ours: tuple[list[float], list[float]] = ([], [])
+        warm: tuple[list[float], list[float]] = ([], [])
         theirs: tuple[list[float], list[float]] = ([], [])
+        timed([playgraph_bin(), "check", "site.yml"], repeat=1, cwd=project)  # fills the cache
         for _ in range(args.repeat):
-            wall, cpu = timed([playgraph_bin(), "check", "site.yml"], repeat=1, cwd=project)
+            wall, cpu = timed(
+                [playgraph_bin(), "check", "--no-cache", "site.yml"], repeat=1, cwd=project
+            )
             ours[0].extend(wall)
             ours[1].extend(cpu)
+            wall, cpu = timed([playgraph_bin(), "check", "site.yml"], repeat=1, cwd=project)
+            warm[0].extend(wall)
+            warm[1].extend(cpu)
             # ansible-lint finds its project root from the working directory: run it there.
             wall, cpu = timed(
                 [ansible_lint, "--offline", "--nocolor", "-q", "site.yml"],
@@ -198,17 +207,20 @@ def main() -> None:
             theirs[1].extend(cpu)
     ratio = statistics.median(theirs[0]) / statistics.median(ours[0])
     cpu_ratio = statistics.median(theirs[1]) / statistics.median(ours[1])
+    warm_ratio = statistics.median(theirs[0]) / statistics.median(warm[0])
     load = os.getloadavg()[0]
     result = {
         "benchmark": "playgraph check vs ansible-lint",
         "tasks": args.tasks,
         "repeat": args.repeat,
         "playgraph_seconds": summary(ours[0]),
+        "playgraph_warm_seconds": summary(warm[0]),
         "ansible_lint_seconds": summary(theirs[0]),
         "ratio": ratio,
         "playgraph_cpu_seconds": summary(ours[1]),
         "ansible_lint_cpu_seconds": summary(theirs[1]),
         "cpu_ratio": cpu_ratio,
+        "warm_ratio": warm_ratio,
         "goal": 100,
         "load_average_1min": load,
         "cpus": os.cpu_count(),
@@ -221,10 +233,13 @@ def main() -> None:
         f"{args.tasks} tasks, {args.repeat} runs each (medians; load average {load:.1f}):\n"
         f"                      wall        cpu\n"
         f"  playgraph check  {summary(ours[0])['median']:8.3f} s "
-        f"{summary(ours[1])['median']:8.3f} s\n"
+        f"{summary(ours[1])['median']:8.3f} s   (cold)\n"
+        f"  playgraph check  {summary(warm[0])['median']:8.3f} s "
+        f"{summary(warm[1])['median']:8.3f} s   (warm)\n"
         f"  ansible-lint     {summary(theirs[0])['median']:8.3f} s "
         f"{summary(theirs[1])['median']:8.3f} s\n"
-        f"  ratio            {ratio:8.1f}x  {cpu_ratio:8.1f}x   (goal >= 100x)"
+        f"  ratio            {ratio:8.1f}x  {cpu_ratio:8.1f}x   (cold; goal >= 100x)\n"
+        f"  ratio            {warm_ratio:8.1f}x              (warm)"
     )
 
 
