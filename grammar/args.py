@@ -168,7 +168,15 @@ def _syntax_error(err: UnexpectedInput, text: str) -> ArgsSyntaxError:
     return ArgsSyntaxError(message, offset, caret_context(text, offset))
 
 
+# Text with no quote, backslash or brace has no regions: its words are the runs
+# between spaces and newlines (the grammar's PLAIN), found without the parser.
+_NEEDS_GRAMMAR = re.compile(r"[\"'\\{]")
+_PLAIN_WORD = re.compile(r"[^ \n]+")
+
+
 def _words(text: str) -> list[_Word]:
+    if _NEEDS_GRAMMAR.search(text) is None:
+        return [_Word(m.start(), m.end()) for m in _PLAIN_WORD.finditer(text)]
     try:
         tree: Tree[Token] = _parser().parse(text)
     except UnexpectedInput as err:

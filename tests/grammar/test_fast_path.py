@@ -73,3 +73,24 @@ def test_fast_path_takes_the_common_forms_and_leaves_the_rest() -> None:
     ):
         assert expr_module._fast_parse(text, 0) is None, text
     assert shape(expr_module._fast_parse("a.b", 10)) == shape(parse_expression("          a.b"))
+
+
+# --------------------------------------------------------------------------- free-form arguments
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab=-/. \n\t\\\"'{}%#")), max_size=30))
+def test_plain_words_match_the_args_grammar(text: str) -> None:
+    from playgraph.grammar import args as args_module
+
+    try:
+        expected = args_module._ToWords().transform(args_module._parser().parse(text))
+    except UnexpectedInput:
+        return  # unbalanced: only the grammar's path can say where
+    assert args_module._words(text) == expected
+    # And the fast path itself, wherever it applies.
+    if args_module._NEEDS_GRAMMAR.search(text) is None:
+        plain = [
+            args_module._Word(m.start(), m.end()) for m in args_module._PLAIN_WORD.finditer(text)
+        ]
+        assert plain == expected
