@@ -15,7 +15,7 @@ from playgraph.compiler.ir import Node, Play
 from .connection.base import Become, Connection, ConnectionError
 from .inventory import Inventory
 from .results import RunDocument
-from .templating import OMIT, LazyVars, Templar, merge_layers
+from .templating import OMIT, LazyVars, Templar, TemplateError, merge_layers
 from .tracing import Event, EventKind, Tracer
 
 ConnectionFactory = Callable[[str, Mapping[str, Any]], Connection]
@@ -120,6 +120,7 @@ class RunContext:
         self.states: dict[str, HostState] = {}
         self.document = RunDocument()
         self.node_index: dict[str, Node] = dict(node_index or {})
+        self._task_names: dict[str, str] = {}
         self.play: Play | None = None
         self.play_hosts: list[str] = []
         self.batch: list[str] = []
@@ -180,6 +181,22 @@ class RunContext:
             layers.append(node.vars)
         layers += [state.facts, state.registered, self.magic(host), self.options.extra_vars]
         return merge_layers(*layers)
+
+    def task_name(self, node: Node, host: str) -> str:
+        """The task's name as shown, templated (as ansible-core's TASK banner) with the
+        variables of the first host to reach it; left as written where that fails."""
+        name = self._task_names.get(node.id)
+        if name is None:
+            name = node.display_name
+            if node.name and ("{{" in name or "{%" in name):
+                try:
+                    name = str(
+                        self.templar.render(name, self.templar.lazy(self.host_layers(host, node)))
+                    )
+                except TemplateError:  # an undefined part: the name stays as written
+                    name = node.display_name
+            self._task_names[node.id] = name
+        return name
 
     # ------------------------------------------------------------------ connections
 

@@ -51,6 +51,8 @@ class Display:
         self.verbosity = verbosity
         self.stats = stats
         self._announced: set[str] = set()
+        self._names: dict[str, str] = {}
+        """Task names as templated for the first host to start them (NODE_STARTED)."""
         self._current: str | None = None
         self._launched: dict[tuple[str, str], str] = {}
 
@@ -81,12 +83,15 @@ class Display:
             title = "TASK [Gathering Facts]"
         else:
             node = self.nodes.get(node_id)
-            title = f"TASK [{node.display_name if node else node_id}]"
+            name = self._names.get(node_id) or (node.display_name if node else node_id)
+            title = f"TASK [{name}]"
         self.write(_banner(title))
 
     def _on_node_started(self, event: Event) -> None:
         if event.node is not None and event.node not in self._announced:
             self._announced.add(event.node)
+            if isinstance(event.data.get("name"), str):
+                self._names[event.node] = event.data["name"]
             self._task_banner(event.node)
 
     def _on_launched(self, event: Event) -> None:
@@ -104,7 +109,7 @@ class Display:
 
     def _on_retry(self, event: Event) -> None:
         node = self.nodes.get(event.node or "")
-        name = node.display_name if node else event.node
+        name = self._names.get(event.node or "") or (node.display_name if node else event.node)
         # ansible-core prints result.retries - result.attempts, retries being the total runs.
         left = int(event.data.get("total", 0)) - int(event.data.get("attempt", 0))
         self._task_banner(event.node)

@@ -111,7 +111,7 @@ class Executor:
         """The host's final result for ``node`` (also registered, facts applied, events emitted)."""
         run = self.run
         state = run.state(host)
-        run.emit(EventKind.NODE_STARTED, node.id, host)
+        run.emit(EventKind.NODE_STARTED, node.id, host, name=run.task_name(node, host))
         try:
             variables = run.templar.lazy(run.host_layers(host, node))
             result = await self._run_loop_or_item(node, host, variables)

@@ -394,7 +394,7 @@ class Scheduler:
         count(run.document.host_stats(host), result, ignore_errors=ignore)
         if isinstance(node, Node):
             record = run.document.task(
-                node.id, node.display_name, f"{node.span.file}:{node.span.line}"
+                node.id, run.task_name(node, host), f"{node.span.file}:{node.span.line}"
             )
         else:
             record = run.document.task("gather_facts", "Gathering Facts", "")

@@ -500,6 +500,29 @@ def test_includes_loop_pass_vars_and_fail_visibly_when_missing(site: Site) -> No
     assert list(run.results("after")) == ["h1"]
 
 
+def test_task_names_are_templated_with_the_first_hosts_variables(site: Site) -> None:
+    playbook = site.playbook(
+        """
+- hosts: all
+  gather_facts: false
+  vars:
+    service: nginx
+  tasks:
+    - name: restart {{ service }} (first {{ inventory_hostname }})
+      command: echo hi
+    - name: uses {{ nowhere_defined }}
+      command: echo hi
+"""
+    )
+    run = site.run(playbook, site.inventory(2))
+    assert run.document is not None, run.stderr
+    names = [entry["task"]["name"] for entry in run.document["plays"][0]["tasks"]]
+    assert names[1] == "uses {{ nowhere_defined }}"  # undefined: as written
+    assert names[0] in ("restart nginx (first h1)", "restart nginx (first h2)")
+    shown = site.run(playbook, site.inventory(2), json_output=False).stdout
+    assert "TASK [restart nginx (first h" in shown and "TASK [uses {{ nowhere_defined }}]" in shown
+
+
 def test_an_undefined_variable_fails_the_host_with_its_name_and_place(site: Site) -> None:
     playbook = site.playbook(
         """
