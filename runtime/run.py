@@ -62,10 +62,14 @@ def parse_extra_vars(values: Sequence[str], *, base_dir: str = ".") -> dict[str,
         text = value.strip()
         if text.startswith("@"):
             path = os.path.join(base_dir, text[1:]) if not os.path.isabs(text[1:]) else text[1:]
-            with open(path, encoding="utf-8") as handle:
-                data = yaml.safe_load(handle) or {}
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    data = _load_yaml(handle.read(), path) or {}
+            except (OSError, UnicodeDecodeError) as error:
+                reason = error.strerror if isinstance(error, OSError) else str(error)
+                raise ValueError(f"-e {value}: cannot read {path}: {reason}") from None
         elif text.startswith(("{", "[")):
-            data = yaml.safe_load(text)
+            data = _load_yaml(text, f"-e {value!r}")
         else:
             try:
                 data = parse_args(text, raw_params=False).as_dict()
@@ -76,6 +80,17 @@ def parse_extra_vars(values: Sequence[str], *, base_dir: str = ".") -> dict[str,
             raise ValueError(f"extra vars must be a mapping: {value!r}")
         merged.update(data)
     return merged
+
+
+def _load_yaml(text: str, where: str) -> Any:
+    """YAML or JSON extra vars; a syntax error names the place (``file:line:col``)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        place = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark is not None else where
+        problem = getattr(error, "problem", None) or str(error)
+        raise ValueError(f"{place}: invalid YAML/JSON in extra vars: {problem}") from None
 
 
 async def run_graph(

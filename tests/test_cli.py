@@ -117,3 +117,23 @@ def test_unwritable_output_is_one_line(tmp_path: Path) -> None:
         and "cannot write" in result.stderr
         and "Traceback" not in result.stderr
     )
+
+
+@pytest.mark.parametrize("command", ["run", "adhoc", "jobs"])
+def test_bad_extra_vars_name_their_place_and_exit_1(write: Write, command: str) -> None:
+    playbook = write("play.yml", "- hosts: localhost\n  gather_facts: false\n  tasks: []\n")
+    write("bad.yml", "a: 1\nb: [\n")
+    head = {"run": ["run", playbook], "adhoc": ["adhoc", "localhost", "-a", "true"]}
+    argv = head.get(command, ["jobs", "list"])
+    folder = os.path.dirname(playbook)
+    inline = playgraph(*argv, "-e", "{a: [", cwd=folder)
+    assert inline.returncode == 1, inline.stderr
+    assert "playgraph: error: -e '{a: [':1:6: invalid YAML/JSON in extra vars" in inline.stderr
+    from_file = playgraph(*argv, "-e", "@bad.yml", cwd=folder)
+    assert from_file.returncode == 1
+    assert "./bad.yml:3:1: invalid YAML/JSON in extra vars" in from_file.stderr
+    missing = playgraph(*argv, "-e", "@nowhere.yml", cwd=folder)
+    assert missing.returncode == 1
+    assert "cannot read ./nowhere.yml: No such file or directory" in missing.stderr
+    for result in (inline, from_file, missing):
+        assert "internal error" not in result.stderr and "Traceback" not in result.stderr
