@@ -95,7 +95,9 @@ class Display:
             self._task_banner(event.node)
 
     def _on_launched(self, event: Event) -> None:
-        if event.host is not None and event.node is not None:
+        # Only a polled launch ends with ASYNC OK/FAILED; a templated poll of 0 or
+        # less detaches the job, as ansible-core's ``poll > 0`` test does.
+        if event.host is not None and event.node is not None and event.data.get("poll", 0) > 0:
             self._launched[(event.node, event.host)] = str(event.data.get("jid"))
 
     def _on_node_polled(self, event: Event) -> None:

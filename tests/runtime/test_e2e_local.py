@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -521,6 +522,37 @@ def test_task_names_are_templated_with_the_first_hosts_variables(site: Site) -> 
     assert names[0] in ("restart nginx (first h1)", "restart nginx (first h2)")
     shown = site.run(playbook, site.inventory(2), json_output=False).stdout
     assert "TASK [restart nginx (first h" in shown and "TASK [uses {{ nowhere_defined }}]" in shown
+
+
+def test_text_output_has_ansibles_async_lines_for_polled_tasks_only(site: Site) -> None:
+    playbook = site.playbook(
+        """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: polled ok
+      command: sleep 1.5
+      async: 10
+      poll: 1
+    - name: polled failure
+      shell: sleep 0.2; exit 3
+      async: 10
+      poll: 1
+      ignore_errors: true
+    - name: detached by a templated poll
+      command: sleep 0.1
+      async: 10
+      poll: "{{ -1 }}"
+"""
+    )
+    run = site.run(playbook, site.inventory(1), json_output=False)
+    assert run.exit_code == 0, run.stderr
+    sections = {block.split("]", 1)[0]: block for block in run.stdout.split("TASK [")[1:]}
+    assert re.search(r"^ASYNC POLL on h1: jid=j\d+\.\d+ started=1 finished=0$",
+                     sections["polled ok"], re.M)  # fmt: skip
+    assert re.search(r"^ASYNC OK on h1: jid=j\d+\.\d+$", sections["polled ok"], re.M)
+    assert re.search(r"^ASYNC FAILED on h1: jid=j\d+\.\d+$", sections["polled failure"], re.M)
+    assert "ASYNC" not in sections["detached by a templated poll"]
 
 
 def test_an_undefined_variable_fails_the_host_with_its_name_and_place(site: Site) -> None:
