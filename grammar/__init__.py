@@ -60,7 +60,7 @@ _EXPORTS: dict[str, str] = {
     "parse_expression": "expr",
     "parse_expression_lenient": "expr",
     "parse_template": "template",
-    "split_command": "args",
+    "split_command": "shell",
     "template_reads": "template",
     "tests_used": "expr",
     "unparse": "expr",

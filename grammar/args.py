@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import re
-import shlex
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -27,6 +26,7 @@ from lark.tree import Meta
 
 from .expr import GrammarError, Node, caret_context
 from .loading import load_parser
+from .shell import split_command
 
 __all__ = [
     "RAW_PARAM_OPTIONS",
@@ -364,17 +364,3 @@ def parse_args(text: str, *, raw_params: bool) -> FreeFormArgs:
 
 
 # --------------------------------------------------------------------------- command words
-
-
-def split_command(raw: str) -> tuple[str, ...]:
-    """POSIX shell words of a command line, as the command module splits it (shlex).
-
-    Never raises: an unbalanced quote or a trailing backslash (already reported
-    by ``parse_args``) is closed for a best-effort answer.
-    """
-    for candidate in (raw, raw + "\\", raw + '"', raw + "'", raw + '\\"', raw + "\\'"):
-        try:
-            return tuple(shlex.split(candidate))
-        except ValueError:
-            continue
-    return tuple(raw.split())

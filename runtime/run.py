@@ -55,8 +55,6 @@ def default_connect(host: str, variables: Mapping[str, Any]) -> Connection:
 
 def parse_extra_vars(values: Sequence[str], *, base_dir: str = ".") -> dict[str, Any]:
     """``-e``: ``key=value`` pairs, ``@file`` (YAML/JSON), or inline YAML/JSON; later wins."""
-    from playgraph.grammar import ArgsSyntaxError, parse_args  # lark: only when -e is given
-
     merged: dict[str, Any] = {}
     for value in values:
         text = value.strip()
@@ -71,6 +69,9 @@ def parse_extra_vars(values: Sequence[str], *, base_dir: str = ".") -> dict[str,
         elif text.startswith(("{", "[")):
             data = _load_yaml(text, f"-e {value!r}")
         else:
+            # lark and the grammars: imported only for key=value extra vars.
+            from playgraph.grammar import ArgsSyntaxError, parse_args
+
             try:
                 data = parse_args(text, raw_params=False).as_dict()
             except ArgsSyntaxError as error:

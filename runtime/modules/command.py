@@ -26,6 +26,8 @@ import secrets
 import shlex
 from typing import Any, ClassVar
 
+from playgraph.grammar.shell import split_command
+
 from ..connection.base import CommandResult, JobSpec
 from .args import Param, Spec
 from .base import ModuleFailure, TaskContext
@@ -147,7 +149,7 @@ class _Invocation:
                 text = " ".join(p["argv"] or [])
             self.command = text
         else:
-            self.command = list(_split_command(text)) if text else list(p["argv"] or [])
+            self.command = list(split_command(text)) if text else list(p["argv"] or [])
             if not self.command:
                 raise ModuleFailure("no command given", rc=256)
         stdin: str | None = p["stdin"]
@@ -462,7 +464,7 @@ class ScriptModule:
                 f"chdir {chdir} must be an absolute path for a Unix-aware remote node",
                 changed=False,
             )
-        parts = _split_command(raw)
+        parts = split_command(raw)
         source = find_needle(ctx.base_dir, "files", parts[0])
         if ctx.check_mode:
             if p["creates"] or p["removes"]:
@@ -499,10 +501,3 @@ class ScriptModule:
 
     def job(self, ctx: TaskContext, jid: str, limit: float) -> JobSpec:
         raise async_unsupported(ctx)
-
-
-def _split_command(text: str) -> tuple[str, ...]:
-    # Imported on use: the grammar package loads lark, which a run rarely needs.
-    from playgraph.grammar.args import split_command
-
-    return split_command(text)
