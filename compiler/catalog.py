@@ -104,6 +104,18 @@ class ModuleInfo:
     message: str | None = None
     """The deprecation or removal text from the routing table or documentation."""
 
+    @property
+    def keeps_raw_words(self) -> bool:
+        """Its free-form words stay text except a few options (``parse_kv(check_raw=True)``):
+        ansible-core's ``MODULE_REQUIRE_ARGS``.  Other free-form actions (``set_fact``,
+        ``include_tasks``, ``add_host``, ...) read every ``key=value`` word as an option."""
+        return self.free_form and self.short in REQUIRE_ARGS
+
+
+REQUIRE_ARGS = frozenset({"command", "raw", "script", "shell", "win_command", "win_shell"})
+"""ansible-core's ``MODULE_REQUIRE_ARGS``, by short name: free-form actions that need
+arguments and keep their words raw."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Resolution:

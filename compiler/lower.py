@@ -900,9 +900,9 @@ class _Compiler:
             return args, reads
         if isinstance(node, YScalar):
             text = str(node.value)
-            free_form = info.free_form if info is not None else False
+            keep_raw = info.keeps_raw_words if info is not None else False
             try:
-                parsed = parse_args(text, raw_params=free_form)
+                parsed = parse_args(text, raw_params=keep_raw)
             except ArgsSyntaxError as error:
                 offset = max(0, min(error.offset, len(text)))
                 ctx.report(
@@ -943,8 +943,6 @@ class _Compiler:
             spans = {str(e.key.value): e.key.span for e in args_node.entries}
         for name in args:
             if name.startswith("_") or name in info.options:
-                continue
-            if info.free_form and name not in spans:
                 continue
             suggestion = did_you_mean(name, info.options)
             ctx.report(

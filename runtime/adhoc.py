@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
-from playgraph.compiler.catalog import Catalog, ModuleKind, default_catalog
+from playgraph.compiler.catalog import REQUIRE_ARGS, Catalog, ModuleKind, default_catalog
 from playgraph.compiler.ir import Blocking, Detached, Join, Node, Play, Polled
 from playgraph.compiler.spans import Span
 from playgraph.grammar import ArgsSyntaxError, parse_args
@@ -67,8 +67,6 @@ def adhoc_span(module: str) -> Span:
 
 # ansible-core's tables (constants.py) name modules as the user wrote them:
 # the short name, its ansible.builtin/ansible.legacy FQCNs, the moved Windows ones.
-_REQUIRE_ARGS = frozenset({"command", "raw", "script", "shell", "win_command", "win_shell"})
-"""``MODULE_REQUIRE_ARGS``: free-form modules; ``-a`` is required and keeps ``_raw_params``."""
 _NO_JSON = frozenset({"command", "shell", "raw", "win_command", "win_shell"})
 """``MODULE_NO_JSON``: results shown as ``host | CHANGED | rc=0 >>`` plus the output."""
 _WINDOWS_MOVED = frozenset({"ansible.windows.win_command", "ansible.windows.win_shell"})
@@ -105,7 +103,7 @@ def _table_name(name: str) -> str | None:
 
 def requires_args(module: str) -> bool:
     short = _table_name(module)
-    return short is not None and short in _REQUIRE_ARGS
+    return short is not None and short in REQUIRE_ARGS
 
 
 def is_no_json(action: str) -> bool:

@@ -382,6 +382,30 @@ def test_free_form_arguments(write: Write) -> None:
     assert [d.code for d in compiled.diagnostics] == ["syntax[args]"]
 
 
+def test_key_value_words_are_options_except_for_command_like_actions(write: Write) -> None:
+    # parse_kv(check_raw=...) is true only for MODULE_REQUIRE_ARGS (command, shell, raw,
+    # script, ...): set_fact, include_tasks, add_host and the like take every key=value
+    # word as an option, and a word with '=' inside a template becomes a bogus option.
+    path = write(
+        "p.yml",
+        "- hosts: all\n  tasks:\n"
+        "    - set_fact: greeting=hello target='{{ inventory_hostname }}'\n"
+        "    - include_tasks: file=inner.yml\n"
+        "    - shell: x=1 echo $x chdir=/tmp\n"
+        "    - include_tasks: \"a/{{ 'b' if x != 1 else 'c' }}.yml\"\n",
+    )
+    compiled = compile_playbook(path)
+    set_fact, include, shell, bogus = list(compiled.graph.nodes())
+    assert dict(set_fact.args) == {"greeting": "hello", "target": "{{ inventory_hostname }}"}
+    assert dict(include.args) == {"file": "inner.yml"}
+    assert dict(shell.args) == {"chdir": "/tmp", "_raw_params": "x=1 echo $x"}
+    assert dict(bogus.args) == {"a/{{ 'b' if x !": "1 else 'c' }}.yml"}  # as ansible-core
+    assert [(d.code, d.span.line) for d in compiled.diagnostics] == [
+        ("schema[unknown-argument]", 6)
+    ]
+    assert "include_tasks has no argument 'a/{{ 'b' if x !'" in compiled.diagnostics[0].message
+
+
 def test_play_level_checks(write: Write) -> None:
     path = write(
         "p.yml", "- name: no hosts\n  tasks: []\n- hosts: all\n  strategy: fast\n  serial: lots\n"
