@@ -94,26 +94,29 @@ async def fail(call: ActionCall) -> Result:
 
 
 async def pause(call: ActionCall) -> Result:
+    unit = "minutes" if "minutes" in call.args else "seconds"
     seconds = 0.0
     if "minutes" in call.args:
         seconds = float(call.args["minutes"]) * 60
     elif "seconds" in call.args:
         seconds = float(call.args["seconds"])
     start = time.time()
+    began = time.monotonic()
     if seconds > 0:
         await asyncio.sleep(seconds)
     # A prompt without seconds would wait for a keypress; runs are unattended, so
     # the answer is empty, as ansible-core gives without a TTY.
+    duration = time.monotonic() - began
+    # As ansible-core: the time actually paused, rounded to hundredths, in the unit asked.
+    shown = round(duration / 60.0, 2) if unit == "minutes" else round(duration, 2)
     return {
         "changed": False,
-        "delta": int(seconds),
+        "delta": int(duration),
         "echo": True,
         "rc": 0,
         "start": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start)),
         "stop": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime()),
-        "stdout": f"Paused for {seconds:g} seconds"
-        if seconds < 60
-        else f"Paused for {seconds / 60:g} minutes",
+        "stdout": f"Paused for {shown} {unit}",
         "user_input": "",
     }
 

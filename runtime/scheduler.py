@@ -324,6 +324,8 @@ class Scheduler:
             run_once = run.templar.evaluate(
                 run_once, run.templar.lazy(run.host_layers(hosts[0], node))
             )
+        # Actions whose plugin sets BYPASS_HOST_LOOP (pause, add_host) run once, as run_once.
+        run_once = run_once or _BYPASS_HOST_LOOP.match(node.action) is not None
         if run_once and (play.strategy or "linear") != "free":
             first = hosts[0]
             result = await self.executor.run_node(node, first)
@@ -513,6 +515,7 @@ class Scheduler:
             run.state(host).notified.clear()
 
 
+_BYPASS_HOST_LOOP = re.compile(r"^(ansible\.(builtin|legacy)\.)?(pause|add_host)$")
 _INCLUDES = re.compile(r"^(ansible\.(builtin|legacy)\.)?include_(tasks|role)$")
 
 
