@@ -263,7 +263,7 @@ async def include_vars(call: ActionCall) -> Result:
         }
     name = call.args.get("name")
     facts = {str(name): data} if name else data
-    call.run.state(call.host).facts.update(facts)
+    call.run.state(call.host).included_vars.update(facts)
     return {
         "ansible_facts": facts,
         "ansible_included_var_files": [os.path.abspath(path)],

@@ -47,6 +47,7 @@ class HostState:
         "facts",
         "failed",
         "gathered",
+        "included_vars",
         "includes",
         "name",
         "notified",
@@ -61,6 +62,8 @@ class HostState:
         self.gathered: dict[str, Any] = {}
         """``ansible_facts``: gathered facts without the ``ansible_`` prefix."""
         self.registered: dict[str, Any] = {}
+        self.included_vars: dict[str, Any] = {}
+        """From include_vars: above task vars, below set_fact and register (Ansible's 18)."""
         self.failed = False
         self.unreachable = False
         self.ended = False
@@ -179,7 +182,13 @@ class RunContext:
             layers += [play.vars, self.vars_files]
         if node is not None:
             layers.append(node.vars)
-        layers += [state.facts, state.registered, self.magic(host), self.options.extra_vars]
+        layers += [
+            state.included_vars,
+            state.facts,
+            state.registered,
+            self.magic(host),
+            self.options.extra_vars,
+        ]
         return merge_layers(*layers)
 
     def task_name(self, node: Node, host: str) -> str:
