@@ -55,6 +55,7 @@ class Display:
         """Task names as templated for the first host to start them (NODE_STARTED)."""
         self._current: str | None = None
         self._launched: dict[tuple[str, str], str] = {}
+        self._handlers: set[str] = set()
 
     def __call__(self, event: Event) -> None:
         handler = getattr(self, f"_on_{event.kind.value}", None)
@@ -84,10 +85,24 @@ class Display:
         else:
             node = self.nodes.get(node_id)
             name = self._names.get(node_id) or (node.display_name if node else node_id)
-            title = f"TASK [{name}]"
+            title = f"{'RUNNING HANDLER' if node_id in self._handlers else 'TASK'} [{name}]"
         self.write(_banner(title))
 
+    def _is_meta(self, node_id: str | None) -> bool:
+        node = self.nodes.get(node_id or "")
+        return node is not None and node.action.rsplit(".", 1)[-1] == "meta"
+
+    def _on_handlers_flushing(self, event: Event) -> None:
+        # Each flush runs its handlers anew: each gets its banner again.
+        for node_id in event.data.get("handlers", ()):
+            self._handlers.add(node_id)
+            self._announced.discard(node_id)
+            if self._current == node_id:
+                self._current = None
+
     def _on_node_started(self, event: Event) -> None:
+        if self._is_meta(event.node):
+            return  # ansible-core shows no banner for meta tasks
         if event.node is not None and event.node not in self._announced:
             self._announced.add(event.node)
             if isinstance(event.data.get("name"), str):
@@ -119,6 +134,8 @@ class Display:
 
     def _on_node_finished(self, event: Event) -> None:
         result: Mapping[str, Any] = event.data.get("result", {})
+        if self._is_meta(event.node) and not is_skipped(result):
+            return  # a meta task shows only when it was skipped
         if result.get("_playgraph_no_log"):
             result = censor(result, keep_status=True)
         host = event.host

@@ -264,6 +264,13 @@ class RunDocument:
             self.plays[-1].tasks.append(record)
         return record
 
+    def again(self, key: str) -> None:
+        """The next result for ``key`` starts a new task record (a handler run at a
+        later flush is a task of its own in ansible-core's json callback)."""
+        record = self._tasks.pop(key, None)
+        if record is not None:
+            record.end = record.end or utc_stamp()
+
     def host_stats(self, host: str) -> HostStats:
         if host not in self.stats:
             self.stats[host] = HostStats()

@@ -394,6 +394,10 @@ class Scheduler:
     def _account(self, host: str, node: Node | _Gather, result: Result) -> None:
         run = self.run
         ignore = self._ignored(result)
+        if isinstance(node, Node) and _META.match(node.action):
+            # ansible-core sends no result callback for a meta task (unless skipped,
+            # and then only to the display) and counts none in the recap.
+            return
         stats = run.document.host_stats(host)
         count(stats, result, ignore_errors=ignore)
         items = result.get("results")
@@ -500,6 +504,7 @@ class Scheduler:
         handlers = list(iter_nodes(play.handlers))
         if not handlers:
             return
+        run.emit(EventKind.HANDLERS_FLUSHING, handlers=[h.id for h in handlers])
         for handler in handlers:
             names = {handler.name, *handler.listen} - {None}
             hosts = [
@@ -510,11 +515,13 @@ class Scheduler:
                 and any(name in run.state(h).notified for name in names)
             ]
             if hosts:
+                run.document.again(handler.id)
                 await self._run_on(play, handler, hosts)
         for host in batch:
             run.state(host).notified.clear()
 
 
+_META = re.compile(r"^(ansible\.(builtin|legacy)\.)?meta$")
 _BYPASS_HOST_LOOP = re.compile(r"^(ansible\.(builtin|legacy)\.)?(pause|add_host)$")
 _INCLUDES = re.compile(r"^(ansible\.(builtin|legacy)\.)?include_(tasks|role)$")
 

@@ -26,6 +26,9 @@ class EventKind(StrEnum):
     """An ``until``/``retries`` attempt failed and will be retried after ``delay``."""
     NODE_FINISHED = "node_finished"
     """The host's result for the node is final; ``data`` is the result dict."""
+    HANDLERS_FLUSHING = "handlers_flushing"
+    """A flush of notified handlers begins; ``data["handlers"]`` lists the handler node
+    ids (each run of a handler is a task of its own in the output)."""
     PLAY_FINISHED = "play_finished"
     RUN_FINISHED = "run_finished"
 

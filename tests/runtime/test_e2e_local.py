@@ -555,6 +555,45 @@ def test_text_output_has_ansibles_async_lines_for_polled_tasks_only(site: Site) 
     assert "ASYNC" not in sections["detached by a templated poll"]
 
 
+def test_handlers_show_as_running_handler_each_flush_and_meta_tasks_stay_silent(
+    site: Site,
+) -> None:
+    playbook = site.playbook(
+        """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: first change
+      command: echo one
+      notify: bounce
+    - name: flush now
+      meta: flush_handlers
+    - name: second change
+      command: echo two
+      notify: bounce
+  handlers:
+    - name: bounce
+      command: echo bounced
+"""
+    )
+    shown = site.run(playbook, site.inventory(1), json_output=False)
+    assert shown.exit_code == 0, shown.stderr
+    banners = [line.split(" *")[0] for line in shown.stdout.splitlines() if line.endswith("**")]
+    assert banners == [
+        "PLAY [all]",
+        "TASK [first change]",
+        "RUNNING HANDLER [bounce]",
+        "TASK [second change]",
+        "RUNNING HANDLER [bounce]",
+        "PLAY RECAP",
+    ]
+    run = site.run(playbook, site.inventory(1))
+    assert run.document is not None
+    names = [entry["task"]["name"] for entry in run.document["plays"][0]["tasks"]]
+    assert names == ["first change", "bounce", "second change", "bounce"]
+    assert run.document["stats"]["h1"]["ok"] == 4
+
+
 def test_an_undefined_variable_fails_the_host_with_its_name_and_place(site: Site) -> None:
     playbook = site.playbook(
         """
