@@ -450,6 +450,22 @@ Fix: point `jid` at the `register` of a `poll: 0` task.
 """,
 )
 
+ASYNC_JOIN_UNKNOWN_LOOPED = _code(
+    "async-join-unknown",
+    "looped",
+    E,
+    "An `async_status` reads one job id from a looped launch's result.",
+    """
+What: the launch has a `loop` (or `with_*`), so its registered result holds one
+job per item under `.results`, but the join reads `<register>.ansible_job_id`
+directly or loops over the register itself instead of `<register>.results`.
+Why: at run time the join fails with "'dict object' has no attribute
+'ansible_job_id'" (ansible/ansible#22157, #12254, #38599).
+Fix: loop the join over `<register>.results` with a `loop_var`, and read
+`jid: "{{ <loop_var>.ansible_job_id }}"`.
+""",
+)
+
 ASYNC_JOIN_CONTEXT = _code(
     "async-join-context",
     None,

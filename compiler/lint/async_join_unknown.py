@@ -21,6 +21,20 @@ Example::
 
 Fix: point ``jid`` at the ``register`` of a ``poll: 0`` task (the message
 suggests the closest name).
+
+``async-join-unknown[looped]``: the launch is looped, so its result holds one
+job per item under ``.results``, but the join reads ``<register>.ansible_job_id``
+(or loops over ``<register>`` itself)::
+
+    - command: "sleep {{ item }}"
+      loop: [1, 2]
+      async: 30
+      poll: 0
+      register: sleepers
+    - async_status: {jid: "{{ sleepers.ansible_job_id }}"}   # async-join-unknown[looped]
+
+Fix: ``loop: "{{ sleepers.results }}"``, ``loop_control: {loop_var: job}`` and
+``jid: "{{ job.ansible_job_id }}"``.
 """
 
 from __future__ import annotations
@@ -28,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .. import codes
+from ..context import analyze_text
 from ..diagnostics import Diagnostic, Related
 from ..ir import Blocking, Detached, Graph, Join, Node, Polled
 from ..suggest import did_you_mean
@@ -70,6 +85,9 @@ def _check_join(
 ) -> Diagnostic | None:
     sources = [analysis.nodes[i] for i in analysis.waits_on(join) if i in analysis.nodes]
     if sources:
+        looped = _looped_without_results(join, sources)
+        if looped is not None:
+            return looped
         if any(isinstance(s, Detached | Join) for s in sources):
             return None  # a job (a join's result carries its launch's jid)
         if all(isinstance(s, Polled) for s in sources):
@@ -115,3 +133,33 @@ def _check_join(
         if suggestion
         else "point jid at the register of a poll: 0 task",
     )
+
+
+def _looped_without_results(join: Join, sources: list[Node]) -> Diagnostic | None:
+    """A looped launch read as if it held one job: no ``.results`` on the way to its jid."""
+    launches = {s.register: s for s in sources if isinstance(s, Detached) and s.loop is not None}
+    if not launches:
+        return None
+    if join.loop is None:
+        text, what = join.jid, "jid"
+    else:
+        text, what = join.loop.items, "loop"
+    if not isinstance(text, str):
+        return None
+    outcome = analyze_text(text, False)
+    for read in outcome if isinstance(outcome, tuple) else ():
+        launch = launches.get(read.name)
+        if launch is None or (read.path and read.path[0] == "results"):
+            continue
+        return codes.ASYNC_JOIN_UNKNOWN_LOOPED.at(
+            join.span,
+            f"'{join.display_name}' reads '{read.name}' as one job, but '{launch.display_name}' "
+            f"(line {launch.span.line}) is looped: its result holds one job per item "
+            f"under '{read.name}.results'",
+            help=f'loop over "{{{{ {read.name}.results }}}}" with loop_control: {{loop_var: job}} '
+            'and jid: "{{ job.ansible_job_id }}"'
+            if what == "jid"
+            else f'loop over "{{{{ {read.name}.results }}}}", not "{{{{ {read.name} }}}}"',
+            related=[Related(span=launch.span, message="a looped launch")],
+        )
+    return None
