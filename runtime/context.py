@@ -158,8 +158,9 @@ class RunContext:
             **self.inventory.magic_vars(host),
             "groups": self.inventory.groups_mapping(),
             "hostvars": self.hostvars,
-            "play_hosts": list(self.batch),
-            "ansible_play_batch": list(self.batch),
+            # As ansible-core: failed and unreachable hosts leave the batch too.
+            "play_hosts": [h for h in self.batch if self.state(h).active],
+            "ansible_play_batch": [h for h in self.batch if self.state(h).active],
             "ansible_play_hosts": [h for h in self.play_hosts if self.state(h).active],
             "ansible_play_hosts_all": list(self.play_hosts),
             "ansible_play_name": play.name if play is not None else None,

@@ -594,6 +594,26 @@ def test_handlers_show_as_running_handler_each_flush_and_meta_tasks_stay_silent(
     assert run.document["stats"]["h1"]["ok"] == 4
 
 
+def test_pause_runs_once_and_reports_the_time_it_paused(site: Site) -> None:
+    # ansible-core: BYPASS_HOST_LOOP (first host only), and the measured time rounded to
+    # hundredths in the unit asked for ("Paused for 1.0 seconds").
+    playbook = site.playbook(
+        """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: pause briefly
+      pause: seconds=1
+"""
+    )
+    run = site.run(playbook, site.inventory(3))
+    assert run.exit_code == 0, run.stderr
+    paused = run.results("pause briefly")
+    assert list(paused) == ["h1"]
+    assert re.fullmatch(r"Paused for 1\.\d{1,2} seconds", paused["h1"]["stdout"])
+    assert 1.0 <= run.seconds < 10
+
+
 def test_an_undefined_variable_fails_the_host_with_its_name_and_place(site: Site) -> None:
     playbook = site.playbook(
         """
