@@ -159,7 +159,7 @@ def _check(args: argparse.Namespace, fmt: str, options: CompileOptions) -> cache
     from dataclasses import replace
 
     from playgraph.compiler.lint import HostResolver, apply_suppressions, lint, load_config
-    from playgraph.compiler.lint.config import CONFIG_NAME
+    from playgraph.compiler.lint.config import config_candidates
 
     # The current directory first, then each playbook's; paths stay as the user wrote them.
     search = list(dict.fromkeys([".", *(os.path.dirname(p) or "." for p in args.playbooks)]))
@@ -169,8 +169,7 @@ def _check(args: argparse.Namespace, fmt: str, options: CompileOptions) -> cache
         inputs[args.config] = cache.file_state(args.config)
     else:
         # Where the configuration was looked for, up to where it was found.
-        for folder in search:
-            candidate = os.path.normpath(os.path.join(folder, CONFIG_NAME))
+        for candidate in config_candidates(search):
             inputs[candidate] = cache.file_state(candidate)
             if candidate == config.path:
                 break

@@ -36,6 +36,7 @@ from . import config as _config
 from .connection.base import Connection, ConnectionError
 from .context import RunContext
 from .jobs import JobError
+from .modules import builtin_name
 from .results import Result, is_changed, is_failed, is_skipped, is_unreachable
 from .tracing import Event, EventKind
 
@@ -95,10 +96,7 @@ def _table_name(name: str) -> str | None:
     """The name by which ansible-core's module tables know ``name`` (None: not listed)."""
     if name in _WINDOWS_MOVED:
         return name.rsplit(".", 1)[-1]
-    for prefix in ("ansible.builtin.", "ansible.legacy."):
-        if name.startswith(prefix):
-            return name[len(prefix) :]
-    return None if "." in name else name
+    return builtin_name(name)
 
 
 def requires_args(module: str) -> bool:

@@ -154,13 +154,14 @@ class RunContext:
 
     def magic(self, host: str) -> dict[str, Any]:
         play = self.play
+        # As ansible-core: failed and unreachable hosts leave the batch too.
+        batch = [h for h in self.batch if self.state(h).active]
         return {
             **self.inventory.magic_vars(host),
             "groups": self.inventory.groups_mapping(),
             "hostvars": self.hostvars,
-            # As ansible-core: failed and unreachable hosts leave the batch too.
-            "play_hosts": [h for h in self.batch if self.state(h).active],
-            "ansible_play_batch": [h for h in self.batch if self.state(h).active],
+            "play_hosts": batch,
+            "ansible_play_batch": list(batch),
             "ansible_play_hosts": [h for h in self.play_hosts if self.state(h).active],
             "ansible_play_hosts_all": list(self.play_hosts),
             "ansible_play_name": play.name if play is not None else None,

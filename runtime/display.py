@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from playgraph.compiler.ir import Node
 
+from .modules import builtin_name
 from .results import HostStats, censor, is_changed, is_failed, is_skipped, is_unreachable
 from .tracing import Event, EventKind
 
@@ -90,7 +91,7 @@ class Display:
 
     def _is_meta(self, node_id: str | None) -> bool:
         node = self.nodes.get(node_id or "")
-        return node is not None and node.action.rsplit(".", 1)[-1] == "meta"
+        return node is not None and builtin_name(node.action) == "meta"
 
     def _on_handlers_flushing(self, event: Event) -> None:
         # Each flush runs its handlers anew: each gets its banner again.

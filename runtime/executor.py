@@ -30,7 +30,7 @@ from . import config as _config
 from .connection.base import Become, Connection, ConnectionError
 from .context import RunContext
 from .jobs import JobError, new_jid
-from .modules import ModuleFailure, TaskContext, get_module, module_names
+from .modules import ModuleFailure, TaskContext, builtin_name, get_module, module_names
 from .results import Result, is_failed, is_skipped, loop_aggregate, normalize, skipped
 from .templating import OMIT, TemplateError, mark_unsafe
 from .tracing import EventKind
@@ -341,12 +341,8 @@ class Executor:
                     }
                 )
             return await self._async_status(node, host, args, variables)
-        action = (
-            actions.CONTROLLER_ACTIONS.get(short)
-            if node.action.startswith(("ansible.builtin.", "ansible.legacy."))
-            or "." not in node.action
-            else None
-        )
+        builtin = builtin_name(node.action)
+        action = actions.CONTROLLER_ACTIONS.get(builtin) if builtin is not None else None
         if action is not None:
             if async_limit:
                 raise _Final(

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import re
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +33,7 @@ from playgraph.compiler.ir import BlockStep, Graph, Node, Play, Section, Step, i
 from .context import RunContext
 from .executor import Executor
 from .facts import gather_facts
+from .modules import builtin_name
 from .results import (
     Result,
     censor,
@@ -325,7 +325,7 @@ class Scheduler:
                 run_once, run.templar.lazy(run.host_layers(hosts[0], node))
             )
         # Actions whose plugin sets BYPASS_HOST_LOOP (pause, add_host) run once, as run_once.
-        run_once = run_once or _BYPASS_HOST_LOOP.match(node.action) is not None
+        run_once = run_once or builtin_name(node.action) in _BYPASS_HOST_LOOP
         if run_once and (play.strategy or "linear") != "free":
             first = hosts[0]
             result = await self.executor.run_node(node, first)
@@ -394,14 +394,18 @@ class Scheduler:
     def _account(self, host: str, node: Node | _Gather, result: Result) -> None:
         run = self.run
         ignore = self._ignored(result)
-        if isinstance(node, Node) and _META.match(node.action):
+        if isinstance(node, Node) and builtin_name(node.action) == "meta":
             # ansible-core sends no result callback for a meta task (unless skipped,
             # and then only to the display) and counts none in the recap.
             return
         stats = run.document.host_stats(host)
         count(stats, result, ignore_errors=ignore)
         items = result.get("results")
-        if isinstance(node, Node) and _INCLUDES.match(node.action) and isinstance(items, list):
+        if (
+            isinstance(node, Node)
+            and builtin_name(node.action) in _INCLUDES
+            and isinstance(items, list)
+        ):
             # ansible-core counts a looped include once per item it included.
             included = sum(1 for item in items if "_playgraph_include" in item)
             stats.ok += max(0, included - 1)
@@ -521,9 +525,9 @@ class Scheduler:
             run.state(host).notified.clear()
 
 
-_META = re.compile(r"^(ansible\.(builtin|legacy)\.)?meta$")
-_BYPASS_HOST_LOOP = re.compile(r"^(ansible\.(builtin|legacy)\.)?(pause|add_host)$")
-_INCLUDES = re.compile(r"^(ansible\.(builtin|legacy)\.)?include_(tasks|role)$")
+_BYPASS_HOST_LOOP = frozenset({"pause", "add_host"})
+"""Actions whose plugin sets BYPASS_HOST_LOOP: they run once, as run_once."""
+_INCLUDES = frozenset({"include_tasks", "include_role"})
 
 
 class _Gather:

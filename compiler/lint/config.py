@@ -93,13 +93,14 @@ def matches(code: str, entry: str) -> bool:
 # --------------------------------------------------------------------------- loading
 
 
+def config_candidates(search_dirs: Iterable[str]) -> list[str]:
+    """Where a ``.playgraph.yml`` is looked for, in order."""
+    return [os.path.normpath(os.path.join(folder, CONFIG_NAME)) for folder in search_dirs]
+
+
 def find_config(search_dirs: Iterable[str]) -> str | None:
     """The first ``.playgraph.yml`` in ``search_dirs``, in order."""
-    for folder in search_dirs:
-        candidate = os.path.normpath(os.path.join(folder, CONFIG_NAME))
-        if os.path.isfile(candidate):
-            return candidate
-    return None
+    return next((c for c in config_candidates(search_dirs) if os.path.isfile(c)), None)
 
 
 def load_config(

@@ -46,16 +46,19 @@ def _by_name() -> dict[str, Module]:
     return table
 
 
+def builtin_name(action: str) -> str | None:
+    """The short name of an ``ansible.builtin``/``ansible.legacy`` action or a bare name
+    (``ansible.builtin.meta`` -> ``meta``); None for another collection's."""
+    for prefix in _PREFIXES:
+        if action.startswith(prefix):
+            return action[len(prefix) :]
+    return None if "." in action else action
+
+
 def get_module(name: str) -> Module | None:
     """The module for a short name or its ``ansible.builtin``/``ansible.legacy`` FQCN."""
-    for prefix in _PREFIXES:
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
-            break
-    else:
-        if "." in name:
-            return None
-    return _by_name().get(name)
+    short = builtin_name(name)
+    return None if short is None else _by_name().get(short)
 
 
 def module_names() -> tuple[str, ...]:
@@ -63,4 +66,4 @@ def module_names() -> tuple[str, ...]:
     return tuple(sorted(_by_name()))
 
 
-__all__ = ["Module", "ModuleFailure", "TaskContext", "get_module", "module_names"]
+__all__ = ["Module", "ModuleFailure", "TaskContext", "builtin_name", "get_module", "module_names"]
