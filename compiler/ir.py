@@ -39,6 +39,13 @@ Templated: TypeAlias = int | str
 """An integer keyword, or the template string that yields it at run time."""
 
 
+class UnsafeText(str):
+    """Text that is data, never a template: YAML's ``!unsafe`` (and, at run time,
+    everything a run produces).  The runtime never renders it, whatever it contains."""
+
+    __slots__ = ()
+
+
 class NodeKind(StrEnum):
     BLOCKING = "blocking"
     POLLED = "polled"
@@ -259,7 +266,8 @@ class Play:
     gather_facts: bool | str = False
     vars: Mapping[str, JSON] = field(default_factory=dict)
     vars_files: tuple[str, ...] = ()
-    become: bool | str = False
+    become: bool | str | None = None
+    """None when the play does not say, so ``-b`` and the configuration apply."""
     become_user: str | None = None
     become_method: str | None = None
     remote_user: str | None = None

@@ -22,6 +22,7 @@ import yaml
 
 from . import codes
 from .diagnostics import Diagnostic, Related
+from .ir import UnsafeText
 from .spans import SourceText, Span
 
 try:  # the C parser is about ten times faster; fall back when libyaml is missing
@@ -30,6 +31,14 @@ except ImportError:  # pragma: no cover - depends on how pyyaml was built
     from yaml import SafeLoader as _EventLoader  # type: ignore[assignment]
 
 MAX_DEPTH = 256
+MAX_ALIAS_NODES = 100_000
+"""Nodes a document may reach through aliases (``*name``), counted as fully expanded.
+
+Aliases share one node here, but whatever walks the tree afterwards (lowering,
+templating, ansible itself) sees every copy: nine levels of nine aliases ("a
+billion laughs") is a few hundred bytes of YAML and 10^9 nodes.  Real playbooks
+reuse a few small blocks and stay far below this.
+"""
 
 Scalar: TypeAlias = str | int | float | bool | None
 
@@ -105,6 +114,8 @@ def to_python(node: YNode) -> Any:
     """Plain Python data (dicts, lists, scalars) for a node."""
     match node:
         case YScalar():
+            if node.tag == "!unsafe" and isinstance(node.value, str):
+                return UnsafeText(node.value)  # data: the runtime must not template it
             return node.value
         case YSeq():
             return [to_python(item) for item in node.items]
@@ -236,6 +247,8 @@ class _Frame:
     start: Any  # a parser Mark
     anchor: str | None
     items: list[YNode] = field(default_factory=list)
+    size: int = 1
+    """Nodes in this collection once every alias in it is expanded (itself included)."""
 
 
 def load_text(source: SourceText) -> Document:
@@ -280,7 +293,9 @@ class _Builder:
     def __init__(self, source: SourceText) -> None:
         self.source = source
         self.diagnostics: list[Diagnostic] = []
-        self.anchors: dict[str, YNode] = {}
+        self.anchors: dict[str, tuple[YNode, int]] = {}
+        """Anchored nodes with their expanded sizes."""
+        self.through_aliases = 0
         self._resolver = yaml.resolver.Resolver()
         self._constructor = yaml.constructor.SafeConstructor()
 
@@ -294,6 +309,7 @@ class _Builder:
         documents = 0
         for event in events:
             node: YNode | None = None
+            size = 1
             match event:
                 case yaml.DocumentStartEvent():
                     documents += 1
@@ -319,34 +335,50 @@ class _Builder:
                     node = YSeq(
                         items=tuple(frame.items), span=self.span(frame.start, event.end_mark)
                     )
-                    self._remember(frame.anchor, node)
+                    size = frame.size
+                    self._remember(frame.anchor, node, size)
                 case yaml.MappingEndEvent():
                     frame = stack.pop()
                     node = self._mapping(frame, event.end_mark)
-                    self._remember(frame.anchor, node)
+                    size = frame.size
+                    self._remember(frame.anchor, node, size)
                 case yaml.ScalarEvent():
                     node = self._scalar(event)
-                    self._remember(event.anchor, node)
+                    self._remember(event.anchor, node, 1)
                 case yaml.AliasEvent():
-                    target = self.anchors.get(event.anchor or "")
-                    if target is None:
-                        raise _Abort(
-                            codes.SYNTAX_YAML.at(
-                                self.span(event.start_mark, event.end_mark),
-                                f"unknown alias *{event.anchor}",
-                            )
-                        )
-                    node = target
+                    node, size = self._alias(event)
             if node is not None:
                 if stack:
                     stack[-1].items.append(node)
+                    stack[-1].size += size
                 else:
                     root = node
         return root
 
-    def _remember(self, anchor: str | None, node: YNode) -> None:
+    def _remember(self, anchor: str | None, node: YNode, size: int) -> None:
         if anchor:
-            self.anchors[anchor] = node
+            self.anchors[anchor] = (node, size)
+
+    def _alias(self, event: yaml.AliasEvent) -> tuple[YNode, int]:
+        found = self.anchors.get(event.anchor or "")
+        if found is None:
+            raise _Abort(
+                codes.SYNTAX_YAML.at(
+                    self.span(event.start_mark, event.end_mark), f"unknown alias *{event.anchor}"
+                )
+            )
+        node, size = found
+        # Counted as expanded, since that is what every later stage will walk.
+        self.through_aliases += size
+        if self.through_aliases > MAX_ALIAS_NODES:
+            raise _Abort(
+                codes.SYNTAX_YAML_ALIASES.at(
+                    self.span(event.start_mark, event.end_mark),
+                    f"aliases expand to more than {MAX_ALIAS_NODES:,} nodes "
+                    f"(*{event.anchor} alone is {size:,}); a YAML alias bomb?",
+                )
+            )
+        return node, size
 
     def _scalar(self, event: yaml.ScalarEvent) -> YScalar:
         tag = event.tag

@@ -53,6 +53,7 @@ from .templating import (
     UnsafeText,
     _ContextVars,
     trip_if_error_marker,
+    type_name,
 )
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes | int | float | type(None)):
         return value
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items() if v is not OMIT}
+        return {_plain(k): _plain(v) for k, v in value.items() if v is not OMIT}
     if isinstance(value, Collection):
         return [_plain(v) for v in value if v is not OMIT]
     return value
@@ -157,7 +158,7 @@ def to_bool(env: jinja2.Environment, value: Any) -> bool:
     except TypeError:  # unhashable
         result = False
     _templar(env).warn(
-        f"The `bool` filter coerced invalid value {value!r} ({type(value).__name__}) to {result!r}."
+        f"The `bool` filter coerced invalid value {value!r} ({type_name(value)}) to {result!r}."
     )
     return result
 
@@ -218,6 +219,11 @@ def _construct_unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> UnsafeText:
 
 
 _Loader.add_constructor("!unsafe", _construct_unsafe)
+
+
+def load_vars_yaml(stream: Any) -> Any:
+    """A variables file (``vars_files``, ``include_vars``): safe YAML with ``!unsafe``."""
+    return yaml.load(stream, Loader=_Loader)
 
 
 def to_yaml(value: Any, *args: Any, default_flow_style: bool | None = None, **kwargs: Any) -> str:
@@ -373,7 +379,7 @@ def _merge_hash(low: Any, high: Any, recursive: bool, list_merge: str) -> dict[A
     if not (isinstance(low, Mapping) and isinstance(high, Mapping)):
         raise FilterError(
             "failed to combine variables, expected dicts but got a "
-            f"'{type(low).__name__}' and a '{type(high).__name__}'."
+            f"'{type_name(low)}' and a '{type_name(high)}'."
         )
     merged = dict(low)
     for key, high_value in high.items():
@@ -604,11 +610,9 @@ def mandatory(value: Any, msg: str | None = None) -> Any:
 
 def type_debug(value: Any) -> str:
     """``type_debug``: the Python type name (variable mappings say ``dict``)."""
-    if isinstance(value, UnsafeText):
-        return "str"
     if isinstance(value, LazyVars):
         return "dict"
-    return type(value).__name__
+    return type_name(value)
 
 
 def split(value: Any, sep: str | None = None, maxsplit: int = -1) -> list[str]:
@@ -1834,8 +1838,9 @@ def _context_variables(context: Context) -> LazyVars:
     parent = context.parent
     if isinstance(parent, _ContextVars):
         return parent.lazy
-    # Inside an {% include %}, Jinja hands over a plain dict of already-rendered values.
-    return LazyVars(parent, templar, resolved=True)
+    # Inside an {% include %}, Jinja hands over a plain dict of already-rendered values
+    # (and the includer's locals, which may hold strings built from data: not trusted).
+    return LazyVars(parent, templar, resolved=True, trusted=False)
 
 
 @pass_context

@@ -110,6 +110,7 @@ import os
 import random
 import re
 import shlex
+import stat
 import string
 import sys
 import warnings
@@ -120,6 +121,8 @@ from types import MappingProxyType
 from typing import Any, Final
 
 import yaml
+
+from .templating import UnsafeText  # the one class: inventory ``!unsafe`` values are data
 
 __all__ = [
     "IGNORED_SUFFIXES",
@@ -182,12 +185,6 @@ class InventoryError(Exception):
         if self.line is None:
             return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}: {self.message}"
-
-
-class UnsafeText(str):
-    """A YAML ``!unsafe`` string: the runtime must not template it."""
-
-    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -284,19 +281,53 @@ def parse_address(address: str, *, allow_ranges: bool = False) -> tuple[str, int
     return address, port
 
 
+MAX_RANGE_HOSTS = 100_000
+"""Hosts one name with ``[begin:end]`` ranges may expand to (``h[0:99999999]`` is refused
+before anything is built: 10^8 names would take gigabytes)."""
+
+
 def expand_hostname_range(name: str) -> list[str]:
     """Expand every ``[begin:end(:step)]`` range in a host name, left to right.
 
     Numeric ranges with a leading zero keep their width (``[01:10]``, begin and
     end must be equally long); letter ranges run over ``a-zA-Z``; both ends are
-    included; a missing begin is 0.  Raises ``ValueError`` for a malformed range.
+    included; a missing begin is 0.  Raises ``ValueError`` for a malformed range
+    and for more than `MAX_RANGE_HOSTS` names (counted before any is made).
     """
     if "[" not in name:
         return [name]
-    head, _, rest = name.partition("[")
-    body, closed, tail = rest.partition("]")
-    if not closed:
-        raise ValueError(f"host range in '{name}' has no closing ']'")
+    # Every range's values first (lazily), then their product: iterative, and the
+    # size is known before a single name is built.
+    pieces: list[str | tuple[Sequence[object], int]] = []
+    count = 1
+    rest = name
+    while "[" in rest:
+        head, _, after = rest.partition("[")
+        body, closed, rest = after.partition("]")
+        if not closed:
+            raise ValueError(f"host range in '{name}' has no closing ']'")
+        values, width = _range_values(body)
+        count *= len(values)
+        if count > MAX_RANGE_HOSTS:
+            raise ValueError(
+                f"host range in '{name}' expands to more than {MAX_RANGE_HOSTS:,} hosts; "
+                "split it into smaller ranges or list the hosts"
+            )
+        pieces += [head, (values, width)]
+    pieces.append(rest)
+    names = [""]
+    for piece in pieces:
+        if isinstance(piece, str):
+            names = [prefix + piece for prefix in names]
+        else:
+            texts = [str(value).zfill(piece[1]) for value in piece[0]]
+            names = [prefix + text for prefix in names for text in texts]
+    return names
+
+
+def _range_values(body: str) -> tuple[Sequence[object], int]:
+    """The values of one ``begin:end(:step)`` range (its text between the brackets): letters,
+    or a ``range`` of numbers with the width to pad them to."""
     bounds = body.split(":")
     if len(bounds) not in (2, 3):
         raise ValueError(f"host range '[{body}]' must be begin:end or begin:end:step")
@@ -318,24 +349,19 @@ def expand_hostname_range(name: str) -> list[str]:
         raise ValueError(f"host range '[{body}]' has a non-numeric step '{step_text}'") from None
     if step == 0:
         raise ValueError(f"host range '[{body}]' has a zero step")
-    items: list[str]
     letters = string.ascii_letters
     if begin in letters and end in letters:
         i_begin, i_end = letters.index(begin), letters.index(end)
         if i_begin > i_end:
             raise ValueError(f"host range '[{body}]' must have begin <= end")
-        items = list(letters[i_begin : i_end + 1 : step])
+        return letters[i_begin : i_end + 1 : step], 0
     else:
         try:
             numbers = range(int(begin), int(end) + 1, step)
         except ValueError:
             raise ValueError(f"host range '[{body}]' must be two numbers or two letters") from None
         # A reversed numeric range is empty, as in Ansible; only letters are checked.
-        items = [str(n).zfill(width) for n in numbers]
-    hosts: list[str] = []
-    for item in items:
-        hosts.extend(expand_hostname_range(f"{head}{item}{tail}"))
-    return hosts
+        return numbers, width
 
 
 def _expand_host_entry(entry: str) -> tuple[list[str], int | None]:
@@ -503,12 +529,26 @@ def _is_null(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
 
 
+MAX_INVENTORY_BYTES = 64 * 1024 * 1024
+"""The largest inventory or vars file read (a bigger one is refused, not half-read)."""
+
+
 def _read_text(path: str) -> str:
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        # Non-blocking open: a FIFO must not hang the run waiting for a writer.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(descriptor, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                # /dev/zero, a FIFO, a socket: endless or not a file at all.
+                raise InventoryError("not a regular file", path)
+            data = fh.read(MAX_INVENTORY_BYTES + 1)
     except OSError as exc:
         raise InventoryError(f"cannot read: {exc.strerror}", path) from None
+    if len(data) > MAX_INVENTORY_BYTES:
+        raise InventoryError(
+            f"larger than {MAX_INVENTORY_BYTES // (1024 * 1024)} MiB; too big to be an inventory",
+            path,
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -1528,6 +1568,8 @@ def _parse_file(inv: Inventory, path: str, shown: str) -> None:
     ext = os.path.splitext(path)[1]
     if ext == ".toml":
         raise InventoryError("TOML inventories are not supported; use INI or YAML", shown)
+    if not os.path.isfile(path):  # before the shebang peek: a FIFO would block it
+        raise InventoryError("not a regular file", shown)
     if os.access(path, os.X_OK):
         with open(path, "rb") as fh:
             if fh.read(2) == b"#!":

@@ -32,9 +32,26 @@ an undefined variable, and any real use of it raises the original error.
 Self-reference is detected and reported as ``recursive loop detected in template
 string: …``.
 
-Values that must never be rendered again — module results, lookup items, facts —
-are wrapped with `mark_unsafe` (Ansible's ``!unsafe`` / "unsafe text" idea): their
-strings are `UnsafeText` and are taken literally.
+**Provenance.** Only text from trusted sources is ever a template: the playbook,
+its roles and vars files, ``include_vars`` files, the inventory and ``-e`` (all
+but ``!unsafe`` values).  Everything a run produces is data, never rendered
+again whatever it contains (a target printing ``{{ lookup('pipe', …) }}`` must not
+run a command on the controller):
+
+* the result of every rendering is data — `Templar` returns strings made by
+  templates as `UnsafeText`, so a value built by filters, ``~``, ``format``,
+  ``join``, dict/list construction or ``from_json`` out of target text stays data
+  wherever it is stored (``set_fact``, ``add_host``, loop items, …).  Only a
+  trusted string passed through unchanged (``{{ item }}`` over a playbook list)
+  stays trusted, as in ansible-core (see `_Trust`);
+* the run's variable stores (registered results, facts, gathered facts,
+  ``ansible_failed_result``) are `DataDict` layers, which keep whatever is stored
+  in them as data (`mark_unsafe`), whether it was rendered or came from a target;
+* the values a run adds on top of a context (`LazyVars.child`: loop items, the
+  result ``until`` looks at) are never rendered;
+* text that is not trusted is never evaluated as an expression either: a
+  conditional that is `UnsafeText` fails with ansible-core's
+  ``Encountered untrusted template or expression.``
 """
 
 from __future__ import annotations
@@ -59,10 +76,12 @@ from jinja2.parser import Parser
 from jinja2.runtime import Context, StrictUndefined, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import pass_context
+from playgraph.compiler.ir import UnsafeText
 
 __all__ = [
     "OMIT",
     "ConditionalError",
+    "DataDict",
     "LazyVars",
     "Templar",
     "TemplateError",
@@ -98,6 +117,10 @@ class ConditionalError(TemplateError):
     """
 
 
+UNTRUSTED_EXPRESSION: Final = "Encountered untrusted template or expression."
+"""ansible-core's refusal to evaluate text that is not from the playbook (or inventory …)."""
+
+
 # --------------------------------------------------------------------------- special values
 
 
@@ -127,34 +150,65 @@ class _Omit:
 OMIT: Final = _Omit()
 
 
-class UnsafeText(str):
-    """A string that is data, never a template (Ansible's ``!unsafe``).
-
-    `Templar` returns it unchanged even when it contains ``{{``; see `mark_unsafe`.
-    """
-
-    __slots__ = ()
+# `UnsafeText` (a string that is data, never a template: Ansible's ``!unsafe``) is
+# defined by the compiler, which makes it for ``!unsafe`` playbook values; the
+# runtime uses that one class everywhere (inventory, filters, results).
 
 
-def mark_unsafe(value: Any) -> Any:
-    """Return `value` with every string inside it turned into `UnsafeText`.
+def mark_unsafe(value: Any, *, keep: _Trust | None = None) -> Any:
+    """Return `value` with every string inside it turned into `UnsafeText`
+    (but those `keep` vouches for).
 
     For values that come from targets or commands (registered results, lookup
     items, facts): storing them in a variable layer must not make them templates
-    that a later `LazyVars` access would render.  Dicts, lists and tuples are
-    copied; other values are returned as they are.
+    that a later `LazyVars` access would render.  Dicts, lists, tuples and sets are
+    copied (dict keys, never templated, are kept as they are); other values are
+    returned as they are.
     """
     if isinstance(value, UnsafeText):
         return value
     if isinstance(value, str):
-        return UnsafeText(value)
+        return value if keep is not None and keep.trusts(value) else UnsafeText(value)
     if isinstance(value, dict):
-        return {k: mark_unsafe(v) for k, v in value.items()}
+        return {k: mark_unsafe(v, keep=keep) for k, v in value.items()}
     if isinstance(value, list):
-        return [mark_unsafe(v) for v in value]
+        return [mark_unsafe(v, keep=keep) for v in value]
     if isinstance(value, tuple):
-        return tuple(mark_unsafe(v) for v in value)
+        return tuple(mark_unsafe(v, keep=keep) for v in value)
+    if isinstance(value, set | frozenset):
+        return type(value)(mark_unsafe(v, keep=keep) for v in value)
     return value
+
+
+class DataDict(dict[str, Any]):
+    """A variable layer of run-time data (registered results, facts, gathered facts).
+
+    Every value stored is passed through `mark_unsafe` on the way in, so nothing in
+    it is ever rendered as a template, however it was built or wherever it came
+    from; the layer needs no help from the code that fills it.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        self.update(*args, **kwargs)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, mark_unsafe(value))
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def __ior__(self, other: Any) -> DataDict:  # type: ignore[override,misc]
+        self.update(other)
+        return self
 
 
 _TEMPLATE_MARKERS: Final = ("{{", "{%")
@@ -237,13 +291,68 @@ def _trip(value: Undefined) -> NoReturn:
 _SCALARS: Final = (str, int, float, bool, type(None), bytes)
 
 
-def _finalize(value: Any) -> Any:
+class _Trust:
+    """What one rendering read from trusted variables: the strings it may pass on as trusted.
+
+    A string a template hands back unchanged (``{{ item }}``, ``{{ names[0] }}``)
+    keeps its provenance, as in ansible-core: one from the playbook stays usable as
+    an expression (``debug: var="{{ item }}"``).  Any other string a rendering
+    produces — built by filters, ``~``, ``format``, a lookup, or read from a data
+    layer — is `UnsafeText`.  Strings are matched by identity with those inside
+    the values read (`note`), which are kept alive for the rendering.
+    """
+
+    __slots__ = ("_ids", "_roots")
+
+    def __init__(self) -> None:
+        self._roots: list[Any] = []
+        self._ids: set[int] | None = None
+
+    def note(self, value: Any) -> None:
+        """`value` was read from a trusted place: its plain strings are trusted."""
+        if isinstance(value, str | dict | list | tuple) and not isinstance(value, UnsafeText):
+            self._roots.append(value)
+            self._ids = None
+
+    def trusts(self, text: str) -> bool:
+        if self._ids is None:
+            ids: set[int] = set()
+            _collect_strings(self._roots, ids, 0)
+            self._ids = ids
+        return id(text) in self._ids
+
+
+_MAX_TRUST_DEPTH: Final = 64
+
+
+def _collect_strings(value: Any, ids: set[int], depth: int) -> None:
+    if isinstance(value, UnsafeText) or depth > _MAX_TRUST_DEPTH:
+        return
+    if isinstance(value, str):
+        ids.add(id(value))
+    elif isinstance(value, dict):
+        # Keys are not trusted: one that comes out of a rendering (``keys()``,
+        # ``dict2items``) may be a target's text.
+        for item in value.values():
+            _collect_strings(item, ids, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect_strings(item, ids, depth + 1)
+
+
+def _finalize(value: Any, trust: _Trust | None = None) -> Any:
     """Turn a rendered value into plain data, raising if an undefined hides inside.
 
+    With `trust` (the output of a rendering), strings become `UnsafeText` unless
+    `trust` vouches for them: what a template produced is never a template again.
     Mappings become dicts and other iterables lists (as Ansible 2.19 stores them);
     `OMIT` values vanish from containers.  Containers are always copied, so the
     caller may mutate what `render` returns without touching the variables.
     """
+    if isinstance(value, str):
+        if trust is None or isinstance(value, UnsafeText) or trust.trusts(value):
+            return value
+        return UnsafeText(value)
     if isinstance(value, _SCALARS):
         return value
     if isinstance(value, Undefined):
@@ -251,12 +360,13 @@ def _finalize(value: Any) -> Any:
     if isinstance(value, Mapping):
         result: dict[Any, Any] = {}
         for key, item in value.items():
-            item = _finalize(item)
+            item = _finalize(item, trust)
             if item is not OMIT:
                 result[key] = item
         return result
     if isinstance(value, Collection | Iterator):
-        return [item for item in map(_finalize, value) if item is not OMIT]
+        items = (_finalize(item, trust) for item in value)
+        return [item for item in items if item is not OMIT]
     return value
 
 
@@ -386,16 +496,31 @@ class LazyVars(Mapping[str, Any]):
     module docstring) rather than raising, so that ``default`` and ``is defined``
     work and Jinja may enumerate the mapping.
 
-    `parent` supplies names `raw` lacks, already rendered (used to add
-    ``template_vars`` on top of a context).  With `resolved`, `raw` holds rendered
-    values and is read as it is.
+    `parent` supplies names `raw` lacks.  With `resolved`, `raw` holds rendered
+    values and is read as it is (``{% include %}`` contexts).  Children (`child`)
+    add run-time values on top, never rendered.
+
+    **Trust.**  `raw` (outside `resolved` and data children) holds trusted values:
+    its plain strings come from the playbook, inventory, vars files or ``-e``, or
+    are strings a rendering passed through unchanged; everything else in it is
+    `UnsafeText` (``!unsafe``, and the `DataDict` layers of run-time data).  Each
+    value read is noted with the rendering in progress (see `_Trust`).
 
     A caller provides ``hostvars`` as a plain dict of host name → ``templar.lazy(
     that host's layers)``: mappings other than dicts are never entered, so each
     host's variables render in their own context, when read.
     """
 
-    __slots__ = ("_cache", "_parent", "_raw", "_resolved", "_resolving", "_templar")
+    __slots__ = (
+        "_cache",
+        "_data",
+        "_parent",
+        "_raw",
+        "_resolved",
+        "_resolving",
+        "_templar",
+        "_trusted",
+    )
 
     def __init__(
         self,
@@ -404,11 +529,15 @@ class LazyVars(Mapping[str, Any]):
         *,
         parent: LazyVars | None = None,
         resolved: bool = False,
+        trusted: bool = True,
+        data: bool = False,
     ) -> None:
         self._raw = raw
         self._templar = templar
         self._parent = parent
         self._resolved = resolved
+        self._trusted = trusted and not data
+        self._data = data
         self._cache: dict[str, Any] = {}
         self._resolving: list[str] = []
 
@@ -417,17 +546,27 @@ class LazyVars(Mapping[str, Any]):
         """The `Templar` that renders these variables."""
         return self._templar
 
-    def child(self, extra: Mapping[str, Any]) -> LazyVars:
-        """A mapping with the raw variables `extra` on top of this one."""
-        return LazyVars(extra, self._templar, parent=self)
+    def child(self, extra: Mapping[str, Any], *, data: bool = True) -> LazyVars:
+        """A mapping with the run-time values `extra` on top of this one; they are
+        never rendered, whatever their strings contain.
+
+        With `data` (a module result for ``until``/``changed_when``): all of `extra`
+        reads as `UnsafeText`, copied on each read so that what ``changed_when``
+        sets is seen by ``failed_when``.  Without: `extra` holds what renderings
+        returned (loop items, template variables), whose untrusted strings are
+        already `UnsafeText`, and it keeps the trust of the rest.
+        """
+        return LazyVars(extra, self._templar, parent=self, resolved=True, data=data)
 
     def __getitem__(self, key: str) -> Any:
         if key in self._cache:
-            return self._cache[key]
+            return self._noted(self._cache[key])
         if key in self._raw:
             raw = self._raw[key]
+            if self._data:
+                return mark_unsafe(raw)
             if self._resolved or not _has_template(raw):
-                return raw
+                return self._noted(raw)
             if key in self._resolving:
                 chain = " -> ".join([*self._resolving[self._resolving.index(key) :], key])
                 source = self._raw[self._resolving[-1]]
@@ -443,10 +582,15 @@ class LazyVars(Mapping[str, Any]):
             finally:
                 self._resolving.pop()
             self._cache[key] = value
-            return value
+            return self._noted(value)
         if self._parent is not None and key in self._parent:
             return self._parent[key]
         raise KeyError(key)
+
+    def _noted(self, value: Any) -> Any:
+        if self._trusted:
+            self._templar._note_trusted(value)
+        return value
 
     def __contains__(self, key: object) -> bool:
         return key in self._raw or (self._parent is not None and key in self._parent)
@@ -470,11 +614,13 @@ class LazyVars(Mapping[str, Any]):
 
 
 class _ContextVars(Mapping[str, Any]):
-    """What Jinja sees as a template's variables: `lazy`, then the globals.
+    """What Jinja sees as a template's variables: `lazy`, then ``vars``, then the globals.
 
     Jinja reads a single mapping when given a shared context, so the globals
     (``lookup``, ``omit``, ``range`` …) must be reachable through it; keeping them
-    out of `LazyVars` keeps them out of ``hostvars`` and ``vars`` dumps.
+    out of `LazyVars` keeps them out of ``hostvars`` and ``vars`` dumps.  ``vars``
+    (unless a variable of that name exists) is `lazy` itself, as in Ansible:
+    ``vars[name]`` reads a variable by a computed name, by the same rules.
     """
 
     __slots__ = ("globals", "lazy")
@@ -486,14 +632,18 @@ class _ContextVars(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         if key in self.lazy:
             return self.lazy[key]
+        if key == "vars":
+            return self.lazy
         return self.globals[key]
 
     def __contains__(self, key: object) -> bool:
-        return key in self.lazy or key in self.globals
+        return key in self.lazy or key == "vars" or key in self.globals
 
     def __iter__(self) -> Iterator[str]:
         yield from self.lazy
-        yield from (key for key in self.globals if key not in self.lazy)
+        if "vars" not in self.lazy:
+            yield "vars"
+        yield from (key for key in self.globals if key not in self.lazy and key != "vars")
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
@@ -553,6 +703,8 @@ class Templar:
         self._compiled: collections.OrderedDict[tuple[str, str], jinja2.Template] = (
             collections.OrderedDict()
         )
+        self._trust: list[_Trust] = []
+        """One entry per rendering in progress (they nest: variables render on read)."""
 
     # ----------------------------------------------------------------- public API
 
@@ -597,6 +749,9 @@ class Templar:
             return condition
         if not isinstance(condition, str):
             return self._check_boolean(condition, condition)
+        if isinstance(condition, UnsafeText):
+            # Made by a template or read from a target: data, never an expression.
+            raise ConditionalError(f"Task failed: {UNTRUSTED_EXPRESSION}")
         expression = condition.strip()
         try:
             if not expression:
@@ -664,7 +819,11 @@ class Templar:
         if not isinstance(rendered, list):
             rendered = [rendered]
         result = self.call_lookup(name, rendered, lazy, wantlist=True, **kwargs)
-        return list(mark_unsafe(result))
+        # Items the plugin passed through from the terms keep their trust (with_items
+        # over playbook strings); what it made or read (a file, a command) is data.
+        trust = _Trust()
+        trust.note(rendered)
+        return list(mark_unsafe(result, keep=trust))
 
     def call_lookup(
         self,
@@ -747,16 +906,27 @@ class Templar:
         if "ansible_managed" not in lazy:
             extra["ansible_managed"] = "Ansible managed"
         extra = mark_unsafe(extra)
-        extra.update(template_vars or {})
+        if template_vars:
+            # From the ``template`` lookup's option, inside a rendering: only strings it
+            # read from trusted variables stay templates; the rest (constants, values
+            # built from data) is data.  Called from Python, the caller vouches for them.
+            extra.update(
+                mark_unsafe(template_vars, keep=self._trust[-1]) if self._trust else template_vars
+            )
         loader = jinja2.FileSystemLoader([str(fullpath.parent), *map(str, searchpath)])
         env = self._raw_env.overlay(loader=loader)
-        return self._render_string(source, lazy.child(extra), env=env, cache=False)
+        return self._render_string(source, LazyVars(extra, self, parent=lazy), env=env, cache=False)
 
     # ----------------------------------------------------------------- internals
 
     def undefined(self, hint: str) -> Undefined:
         """An undefined value that raises `hint` when used (for plugins)."""
         return _Undefined(hint=hint)
+
+    def _note_trusted(self, value: Any) -> None:
+        """`value` was read from trusted variables by the rendering in progress."""
+        if self._trust:
+            self._trust[-1].note(value)
 
     def _render_value(self, value: Any, lazy: LazyVars) -> Any:
         """Render a playbook value; errors raise (top level of `render`)."""
@@ -841,17 +1011,21 @@ class Templar:
             template = self._cached((kind, source), lambda: self._compile(source, env))
         else:
             template = self._compile(source, env)
+        trust = _Trust()
+        self._trust.append(trust)
         try:
             view = _ContextVars(lazy, env.globals)
             context = template.new_context(view, shared=True)  # type: ignore[arg-type]
-            result = _finalize(_concat(template.root_render_func(context)))
+            result = _finalize(_concat(template.root_render_func(context)), trust)
         except Exception as error:
             raise _as_template_error(error, "Error rendering template") from None
+        finally:
+            self._trust.pop()
         if isinstance(result, str):
             # Jinja drops one trailing newline; Ansible puts back as many as the source had.
             missing = _trailing_newlines(source) - _trailing_newlines(result)
             if missing > 0:
-                result += "\n" * missing
+                result = UnsafeText(result + "\n" * missing)
         return result
 
     def _evaluate_expression(self, expression: str, lazy: LazyVars) -> Any:
@@ -859,14 +1033,18 @@ class Templar:
         template = self._cached(
             ("expression", expression), lambda: self._compile_expression(expression)
         )
+        trust = _Trust()
+        self._trust.append(trust)
         try:
             view = _ContextVars(lazy, self._raw_env.globals)
             context = template.new_context(view, shared=True)  # type: ignore[arg-type]
             for _ in template.root_render_func(context):
                 pass
-            return _finalize(context.vars["result"])
+            return _finalize(context.vars["result"], trust)
         except Exception as error:
             raise _as_template_error(error, "Error rendering expression") from None
+        finally:
+            self._trust.pop()
 
     def _compile_expression(self, expression: str) -> jinja2.Template:
         """A template whose only statement stores `expression`'s value in ``result``."""
@@ -896,7 +1074,7 @@ class Templar:
         truth = bool(value)
         reason = (
             f"Conditional result ({truth}) was derived from value of type "
-            f"{type(value).__name__!r}. Conditionals must have a boolean result."
+            f"{type_name(value)!r}. Conditionals must have a boolean result."
         )
         if self.allow_broken_conditionals:
             self.warn(f"{reason} Found: {condition}")
@@ -912,6 +1090,11 @@ def _conditional_message(condition: object, reason: str) -> str:
         f"The conditional check '{condition}' failed. The error was: "
         f"error while evaluating conditional ({condition}): {reason}"
     )
+
+
+def type_name(value: object) -> str:
+    """The Python type name of `value` for messages; `UnsafeText` is a ``str``."""
+    return "str" if isinstance(value, UnsafeText) else type(value).__name__
 
 
 def _error_text(error: BaseException) -> str:
