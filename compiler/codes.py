@@ -108,6 +108,23 @@ Fix: flatten the data.
 """,
 )
 
+SYNTAX_YAML_ALIASES = _code(
+    "syntax",
+    "yaml-aliases",
+    E,
+    "YAML aliases expand to more nodes than the compiler accepts.",
+    """
+What: the `*alias` references of one file, each counted as the whole node it
+copies, add up to more than 100,000 nodes.
+Why: an alias is a copy; a few lines of nested aliases (a "billion laughs")
+expand to billions of values and would exhaust the memory and time of anything
+that reads the playbook, Ansible included.
+Example: `a: &a [x, x, x, x, x, x, x, x, x]`, `b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]`
+and so on for nine levels.
+Fix: reference shared data by variable instead, or flatten it.
+""",
+)
+
 SYNTAX_JINJA = _code(
     "syntax",
     "jinja",
@@ -119,6 +136,24 @@ condition, or a `{% %}` statement is not valid Jinja.
 Why: Ansible would fail the task at run time on every host.
 Example: `when: result.rc == 0 and` or `"{{ item.name "`.
 Fix: complete the expression; the caret points at the first bad character.
+""",
+)
+
+SYNTAX_JINJA_TOO_COMPLEX = _code(
+    "syntax",
+    "jinja-too-complex",
+    E,
+    "A Jinja expression nests deeper than the compiler accepts.",
+    """
+What: an expression chains more than 200 operators in one operand, or nests
+brackets that deep (counted together: `a or b or ...`, `x | f | g ...`,
+`((((x))))`).
+Why: every reader of an expression, Jinja's own parser and compiler included,
+walks it recursively; a few hundred levels exhaust Python's stack, so Ansible
+fails on it too, and the compiler refuses it before that happens.
+Example: `when: x == 1 or x == 1 or ...` with a thousand terms.
+Fix: split the expression into variables (`set_fact`, `vars`) or use a list
+and a test: `when: x in [1, 2, 3]`.
 """,
 )
 
@@ -287,6 +322,23 @@ SCHEMA_INCLUDE_LOOP = _code(
 What: `import_tasks`/`import_playbook`/`roles` form a cycle.
 Why: static imports are expanded at compile time; a cycle never ends.
 Fix: break the cycle (use `include_tasks` if recursion is meant, with a guard).
+""",
+)
+
+SCHEMA_TOO_DEEP = _code(
+    "schema",
+    "too-deep",
+    E,
+    "Blocks, imports and roles nest deeper than the compiler accepts.",
+    """
+What: along one path, blocks, `import_tasks`/`import_role` files, imported
+playbooks and roles with their dependencies nest more than 64 levels deep
+(counted together). Reported at the block, import or role that goes past it.
+Why: no hand-written playbook comes close; it is a generated or runaway chain
+(each file importing the next), and expanding it without a bound would exhaust
+the compiler's stack.
+Example: `t0.yml` imports `t1.yml`, which imports `t2.yml`, ... up to `t300.yml`.
+Fix: flatten the chain; import the files side by side from one place.
 """,
 )
 

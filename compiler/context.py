@@ -61,7 +61,7 @@ class FileContext:
         if not isinstance(outcome, tuple):
             offset = max(0, min(outcome.offset, len(text)))
             self.report(
-                codes.SYNTAX_JINJA,
+                codes.SYNTAX_JINJA_TOO_COMPLEX if outcome.too_complex else codes.SYNTAX_JINJA,
                 inner_span(self.source, scalar, offset, offset + 1),
                 outcome.message,
             )
@@ -79,7 +79,12 @@ def analyze_text(text: str, condition: bool) -> tuple[VarRead, ...] | GrammarErr
     """Reads of a template or condition, or its syntax error (pure, so cached by text:
     playbooks repeat the same conditions and templates across many tasks)."""
     from playgraph.grammar import GrammarError, analyze_condition, parse_template, template_reads
+    from playgraph.grammar.expr import complexity_problem
 
+    # Before anything recursive (our analyses, Jinja's parser) walks the text.
+    problem = complexity_problem(text, template=looks_templated(text))
+    if problem is not None:
+        return problem
     try:
         if condition:
             return tuple(analyze_condition(text))

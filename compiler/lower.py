@@ -71,6 +71,22 @@ _PSEUDO_OPTIONS = frozenset({"free_form", "free-form", "key_value"})
 _PLAY_STRUCTURE = frozenset({"hosts", "tasks", "pre_tasks", "post_tasks", "handlers", "roles"})
 
 
+MAX_NESTING = 64
+"""How deep blocks, imported task files, imported playbooks and roles (with their
+dependencies) may nest, counted together along one path.  Lowering recurses once
+per level; real playbooks nest a handful of levels, and a bound turns a runaway
+chain (generated or hostile) into one located error instead of a crash."""
+
+
+def _too_deep(ctx: FileContext, span: Span, what: str) -> None:
+    ctx.report(
+        codes.SCHEMA_TOO_DEEP,
+        span,
+        f"{what} nests more than {MAX_NESTING} levels deep "
+        "(blocks, imports and roles counted together)",
+    )
+
+
 # --------------------------------------------------------------------------- scope
 
 
@@ -93,6 +109,8 @@ class Scope:
     has_module_defaults: bool = False
     import_chain: tuple[str, ...] = ()
     role: str | None = None
+    depth: int = 0
+    """Blocks, imported files and roles this scope is inside (bounded by `MAX_NESTING`)."""
 
 
 # Keywords a block, import or role passes to its tasks, and how they combine.
@@ -278,6 +296,9 @@ class _Compiler:
             )
             return []
         path = os.path.normpath(os.path.join(base_dir, target))
+        if len(chain) >= MAX_NESTING:
+            _too_deep(ctx, entry.value.span, f"'{target}'")
+            return []
         if path in chain:
             ctx.report(
                 codes.SCHEMA_INCLUDE_LOOP,
@@ -377,7 +398,7 @@ class _Compiler:
             gather_facts=kw.get("gather_facts", True),
             vars=kw.get("vars", {}),
             vars_files=kw.get("vars_files", ()),
-            become=kw.get("become", False),
+            become=kw.get("become"),
             become_user=kw.get("become_user"),
             become_method=kw.get("become_method"),
             remote_user=kw.get("remote_user"),
@@ -502,7 +523,10 @@ class _Compiler:
                 )
                 continue
             if item.entry("block") is not None:
-                block = self.block(ctx, item, step_id, scope)
+                if scope.depth >= MAX_NESTING:
+                    _too_deep(ctx, item.span, "this block")
+                    continue
+                block = self.block(ctx, item, step_id, replace(scope, depth=scope.depth + 1))
                 if block is not None:
                     result.append(block)
                 continue
@@ -1194,6 +1218,9 @@ class _Compiler:
         if path in scope.import_chain:
             ctx.report(codes.SCHEMA_INCLUDE_LOOP, span, f"'{path}' imports itself")
             return []
+        if scope.depth >= MAX_NESTING:
+            _too_deep(ctx, span, f"'{path}'")
+            return []
         inner_ctx, root = self.load(path)
         if root is None:
             return []
@@ -1205,7 +1232,10 @@ class _Compiler:
             )
             return []
         inner = replace(
-            scope, file_dir=os.path.dirname(path), import_chain=(*scope.import_chain, path)
+            scope,
+            file_dir=os.path.dirname(path),
+            import_chain=(*scope.import_chain, path),
+            depth=scope.depth + 1,
         )
         return self.steps(inner_ctx, root, prefix, inner)
 
@@ -1270,6 +1300,13 @@ class _Compiler:
         if role_dir in scope.import_chain:
             ctx.report(codes.SCHEMA_INCLUDE_LOOP, span, f"role '{name}' depends on itself")
             return [], []
+        if scope.depth >= MAX_NESTING:
+            parent = scope.import_chain[-1] if scope.import_chain else ""
+            what = f"role '{name}'"
+            if parent and not parent.endswith((".yml", ".yaml")):  # a role's folder
+                what += f" (a dependency of '{os.path.basename(parent)}')"
+            _too_deep(ctx, span, what)
+            return [], []
         defaults = self.role_vars(role_dir, "defaults")
         role_vars = self.role_vars(role_dir, "vars")
         inner = replace(
@@ -1280,6 +1317,7 @@ class _Compiler:
             base_dir=role_dir,
             import_chain=(*scope.import_chain, role_dir),
             library=scope.library | self.library_modules(role_dir),
+            depth=scope.depth + 1,
         )
         steps: list[Step] = []
         for index, dependency in enumerate(self.role_dependencies(role_dir)):
@@ -1288,13 +1326,18 @@ class _Compiler:
                 dependency,
                 span,
                 f"{prefix}.deps[{index}]",
-                replace(scope, import_chain=inner.import_chain),
+                replace(scope, import_chain=inner.import_chain, depth=inner.depth),
             )
             steps += dep_steps
         tasks = self.role_file(role_dir, "tasks", tasks_from)
         if tasks is not None:
             steps += self.task_file(
-                ctx, tasks, span, f"{prefix}.tasks", replace(inner, import_chain=scope.import_chain)
+                ctx,
+                tasks,
+                span,
+                f"{prefix}.tasks",
+                # The role and its own task file are one level.
+                replace(inner, import_chain=scope.import_chain, depth=scope.depth),
             )
         handlers: list[Step] = []
         handler_file = self.role_file(role_dir, "handlers", "main")
@@ -1304,7 +1347,12 @@ class _Compiler:
                 handler_file,
                 span,
                 f"{prefix}.handlers",
-                replace(inner, section=Section.HANDLERS, import_chain=scope.import_chain),
+                replace(
+                    inner,
+                    section=Section.HANDLERS,
+                    import_chain=scope.import_chain,
+                    depth=scope.depth,
+                ),
             )
         return steps, handlers
 

@@ -31,6 +31,7 @@ from lark.tree import Meta
 from .loading import load_parser
 
 __all__ = [
+    "MAX_EXPR_DEPTH",
     "BinOp",
     "Call",
     "Compare",
@@ -41,6 +42,7 @@ __all__ = [
     "DictLit",
     "Expr",
     "ExprSyntaxError",
+    "ExprTooComplex",
     "Filter",
     "Getattr",
     "Getitem",
@@ -61,6 +63,7 @@ __all__ = [
     "VarRead",
     "build_expr_parser",
     "caret_context",
+    "complexity_problem",
     "filters_used",
     "jinja_accepts_expression",
     "jinja_environment",
@@ -87,6 +90,9 @@ class GrammarError(Exception):
     lark's ``UnexpectedInput.get_context``), ready for a one-line diagnostic.
     """
 
+    too_complex: bool = False
+    """The text may be valid, but is beyond what the analyses accept (`ExprTooComplex`)."""
+
     def __init__(self, message: str, offset: int, context: str = "") -> None:
         super().__init__(message, offset)
         self.message = message
@@ -99,6 +105,90 @@ class GrammarError(Exception):
 
 class ExprSyntaxError(GrammarError):
     """An expression that the Jinja expression grammar rejects."""
+
+
+class ExprTooComplex(ExprSyntaxError):
+    """An expression nested deeper than `MAX_EXPR_DEPTH` (see `complexity_problem`)."""
+
+    too_complex = True
+
+
+MAX_EXPR_DEPTH = 200
+"""How deep an expression may nest: operators chained in one operand plus enclosing brackets.
+
+Every analysis of an expression (ours, and Jinja's own parser and compiler, which
+ansible-core renders with) walks its tree recursively, one level per chained
+operator (``a or b or c`` is ``(a or b) or c``) or bracket; a few hundred levels
+exhaust Python's stack.  Real conditions chain a few dozen terms at most.
+"""
+
+_COMPLEXITY_TOKEN = re.compile(
+    r"""'[^'\\]*(?:\\.[^'\\]*)*'?|"[^"\\]*(?:\\.[^"\\]*)*"?"""
+    r"""|(?<![\w.])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"""
+    r"""|[A-Za-z_]\w*|\*\*|//|[=!<>]=|[-+*/%~|.<>]|[(\[{]|[)\]}]|[,:]"""
+)
+_NESTING_WORDS = frozenset({"and", "or", "not", "in", "is", "if", "else"})
+_TAGS = re.compile(r"\{\{(.*?)(?:\}\}|$)|\{%(.*?)(?:%\}|$)", re.DOTALL)
+
+
+def _depth_problem(text: str, base: int, full: str) -> ExprTooComplex | None:
+    """An error at the first token that takes ``text`` past `MAX_EXPR_DEPTH`, if one does.
+
+    An over-estimate of the tree's depth, by one linear scan: each bracket level
+    counts the operators chained since its last ``,`` or ``:`` (list items and
+    dict entries are siblings, not nested).
+    """
+    chained = [0]
+    total = 0  # sum(chained) + brackets open: the depth estimate
+    for match in _COMPLEXITY_TOKEN.finditer(text):
+        token = match.group(0)
+        first = token[0]
+        if first in "'\"" or first.isdigit():
+            continue
+        if first.isalpha() or first == "_":
+            if token not in _NESTING_WORDS:
+                continue
+            chained[-1] += 1
+            total += 1
+        elif first in "([{":
+            chained.append(0)
+            total += 1
+        elif first in ")]}":
+            if len(chained) > 1:
+                total -= chained.pop() + 1
+            continue
+        elif first in ",:":
+            total -= chained[-1]
+            chained[-1] = 0
+            continue
+        else:
+            chained[-1] += 1
+            total += 1
+        if total > MAX_EXPR_DEPTH:
+            offset = base + match.start()
+            return ExprTooComplex(
+                f"expression too complex: nested more than {MAX_EXPR_DEPTH} levels deep "
+                "(chained operators and brackets); split it into variables",
+                offset,
+                caret_context(full, offset),
+            )
+    return None
+
+
+def complexity_problem(text: str, *, template: bool) -> ExprTooComplex | None:
+    """`ExprTooComplex` for an expression (or, with ``template``, any ``{{ }}``/``{% %}`` tag of
+    a template) nested deeper than `MAX_EXPR_DEPTH`; None when every part is within it.
+
+    Linear in the text, so callers check before anything recursive sees it.
+    """
+    if not template:
+        return _depth_problem(text, 0, text)
+    for tag in _TAGS.finditer(text):
+        group = 1 if tag.group(1) is not None else 2
+        problem = _depth_problem(tag.group(group), tag.start(group), text)
+        if problem is not None:
+            return problem
+    return None
 
 
 class NotALiteral(ValueError):
@@ -879,6 +969,9 @@ def _fast_parse(text: str, base: int) -> Expr | None:
 
 
 def _parse(text: str, base: int, full: str) -> Expr:
+    problem = _depth_problem(text, base, full)
+    if problem is not None:
+        raise problem
     fast = _fast_parse(text, base)
     if fast is not None:
         return fast
@@ -923,6 +1016,8 @@ def parse_expression_lenient(text: str, *, base: int = 0, full_text: str | None 
     full = text if full_text is None else full_text
     try:
         return _parse(text, base, full)
+    except ExprTooComplex:
+        raise  # Jinja's tree would be as deep: nothing may walk it
     except ExprSyntaxError:
         if jinja_accepts_expression(text):
             return OpaqueExpr(source=text, start=base, end=base + len(text))
