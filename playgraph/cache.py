@@ -9,6 +9,10 @@ every file it read (imports, roles, vars), every path it probed and every folder
 it listed (``Compiled.inputs``).  Anything else — a stale or unreadable entry —
 just means compiling again.  ``--no-cache`` or ``PLAYGRAPH_NO_CACHE=1`` turn it off.
 
+Entries are tagged JSON that can only rebuild the compiler's own value types
+(never pickle), and are read only from files and folders that no other user can
+change (`playgraph.grammar.loading.read_private`); anything else is a miss.
+
 The compiler stays pure; this module, at the CLI boundary, is where results are
 written to disk.
 
@@ -20,26 +24,25 @@ playgraph's own code are unchanged — so a re-run does not even import the lint
 
 from __future__ import annotations
 
-import copyreg
 import dataclasses
 import functools
 import hashlib
 import os
-import pickle
-import tempfile
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from playgraph import __version__
 from playgraph.compiler.result import Compiled, CompileOptions, fingerprint
+from playgraph.grammar.loading import Codec, cache_root, read_private, write_private
 
 _KEEP = 64
 """Entries kept; older ones are removed when a new one is written."""
+_SUFFIX = ".json"
 
 
 def cache_dir(kind: str = "compile") -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "playgraph" / kind
+    return Path(cache_root()) / kind
 
 
 @functools.cache
@@ -73,40 +76,36 @@ def vars_of(options: CompileOptions) -> dict[str, object]:
     return {name: repr(getattr(options, name)) for name in options.__dataclass_fields__}
 
 
-_FIELDS: dict[type[Any], tuple[str, ...]] = {}
-
-
-def _rebuild(cls: type[Any], values: tuple[Any, ...]) -> Any:
-    obj = object.__new__(cls)
-    for name, value in zip(_FIELDS[cls], values, strict=True):
-        object.__setattr__(obj, name, value)
-    return obj
-
-
-def _reduce(obj: Any) -> tuple[Any, ...]:
-    cls = type(obj)
-    return _rebuild, (cls, tuple(getattr(obj, name) for name in _FIELDS[cls]))
-
-
 @functools.cache
-def _fast_pickling() -> None:
-    """Pickle the IR's frozen slotted dataclasses as plain field tuples.
+def _codec() -> Codec:
+    """The cache's format: tagged JSON of plain data and the compiler's own value types only.
 
-    The default protocol for slotted dataclasses calls ``dataclasses.fields`` for
-    every object while loading, which made reading a 2,000-task graph slower than
-    much of compiling it.
+    Never pickle: a cache file is data, and decoding builds nothing but these classes.
     """
     from playgraph.compiler import diagnostics, ir, spans
+    from playgraph.compiler import result as result_module
 
-    for module in (ir, diagnostics, spans):
+    classes: dict[str, type[Any]] = {}
+    for module in (ir, diagnostics, spans, result_module):
         for value in vars(module).values():
             if (
                 isinstance(value, type)
-                and dataclasses.is_dataclass(value)
                 and value.__module__ == module.__name__
+                and (dataclasses.is_dataclass(value) or issubclass(value, Enum))
             ):
-                _FIELDS[value] = tuple(f.name for f in dataclasses.fields(value))
-                copyreg.pickle(value, _reduce)
+                classes[f"{module.__name__.rsplit('.', 1)[-1]}.{value.__name__}"] = value
+    classes["cache.Report"] = Report
+    classes["spans.SourceText"] = spans.SourceText
+    source_text = (
+        lambda s: [s.path, s.text, s.digest],
+        spans.SourceText,
+    )
+    return Codec(classes, {spans.SourceText: source_text})
+
+
+def _load(entry: Path) -> Any:
+    data = read_private(str(entry))
+    return None if data is None else _codec().loads(data)
 
 
 def enabled() -> bool:
@@ -117,11 +116,9 @@ def compile_cached(path: str, options: CompileOptions, *, use_cache: bool = True
     """`compile_playbook`, answered from the cache when nothing it depends on changed."""
     if not (use_cache and enabled()):
         return _compile(path, options)
-    _fast_pickling()
-    entry = cache_dir() / f"{_key(path, options)}.pickle"
+    entry = cache_dir() / f"{_key(path, options)}{_SUFFIX}"
     try:
-        with open(entry, "rb") as handle:
-            cached = pickle.load(handle)
+        cached = _load(entry)
         if isinstance(cached, Compiled) and all(
             fingerprint(seen, kind) == kind for seen, kind in cached.inputs.items()
         ):
@@ -139,18 +136,19 @@ def _compile(path: str, options: CompileOptions) -> Compiled:
     return compile_playbook(path, options)
 
 
-def _store(entry: Path, compiled: object) -> None:
+def _store(entry: Path, value: object) -> None:
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
-        with os.fdopen(descriptor, "wb") as handle:
-            pickle.dump(compiled, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temporary, entry)
-        entries = sorted(entry.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime)
+        data = _codec().dumps(value)
+    except (TypeError, ValueError):
+        return  # a value the format does not carry: compile again next time
+    if not write_private(str(entry), data):
+        return  # a read-only or untrusted cache directory: compile every time
+    try:
+        entries = sorted(entry.parent.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime)
         for stale in entries[:-_KEEP]:
             stale.unlink(missing_ok=True)
     except OSError:
-        pass  # a read-only cache directory: compile every time
+        pass
 
 
 # --------------------------------------------------------------------------- check reports
@@ -176,8 +174,7 @@ def report_key(material: object) -> str:
 def load_report(key: str) -> Report | None:
     """The stored report for ``key``, if every input it recorded is unchanged."""
     try:
-        with open(cache_dir("check") / f"{key}.pickle", "rb") as handle:
-            report = pickle.load(handle)
+        report = _load(cache_dir("check") / f"{key}{_SUFFIX}")
     except Exception:
         return None
     if isinstance(report, Report) and all(
@@ -188,7 +185,7 @@ def load_report(key: str) -> Report | None:
 
 
 def store_report(key: str, report: Report) -> None:
-    _store(cache_dir("check") / f"{key}.pickle", report)
+    _store(cache_dir("check") / f"{key}{_SUFFIX}", report)
 
 
 def file_state(path: str) -> str:

@@ -73,7 +73,7 @@ def test_hit_while_unchanged_and_miss_after_each_kind_of_change(
 def test_a_corrupt_entry_is_recompiled(write: Write, counted: list[str], tmp_path: Path) -> None:
     path = write("site.yml", "- hosts: all\n  tasks:\n    - ping:\n")
     compile_cached(path, CompileOptions())
-    for entry in (tmp_path / "cache" / "playgraph" / "compile").glob("*.pickle"):
+    for entry in (tmp_path / "cache" / "playgraph" / "compile").glob("*.json"):
         entry.write_bytes(b"garbage")
     assert compile_cached(path, CompileOptions()).diagnostics == ()
     assert len(counted) == 2
