@@ -392,7 +392,8 @@ def job_targets(run: RunContext, hosts: Sequence[str]) -> list[JobTarget]:
     for host in hosts:
         variables = run.templar.lazy(run.host_layers(host, None))
         async_dir = _config.async_dir(variables, _config.current())
-        targets.append(JobTarget(host=host, conn=run.connection(host), async_dir=async_dir))
+        conn = run.connection(host, None, variables)
+        targets.append(JobTarget(host=host, conn=conn, async_dir=async_dir))
     return targets
 
 

@@ -61,6 +61,19 @@ class ConnectionDefaults:
     async_dir: str = DEFAULT_ASYNC_DIR
     """The shell option ``async_dir`` (``ANSIBLE_ASYNC_DIR``, ``[defaults] async_dir``);
     the variable ``ansible_async_dir`` beats it."""
+    transport: str = "ssh"
+    """The connection type when nothing names one (``ANSIBLE_TRANSPORT``, ``[defaults] transport``)."""
+    become: bool = False
+    """``ANSIBLE_BECOME``, ``[privilege_escalation] become``: the default of ``-b``."""
+    become_method: str | None = None
+    become_user: str | None = None
+    become_flags: str | None = None
+    become_exe: str | None = None
+    become_password: str | None = field(default=None, repr=False)
+    """``ANSIBLE_BECOME_PASS`` (the lowest source of the become password)."""
+    become_allow_same_user: bool = False
+    """``ANSIBLE_BECOME_ALLOW_SAME_USER``: become even when the connection user is the
+    become user (by default that redundant step is skipped)."""
     source: str | None = None
     """The configuration file read, if any."""
     warnings: tuple[str, ...] = field(default=())
@@ -136,7 +149,45 @@ def load(
         except ValueError:
             warnings.append(f"remote_port={port_text!r} is not a port number; ignored")
 
+    become_text = setting(("ANSIBLE_BECOME",), ("privilege_escalation", "become"))
+    become = parse_bool(become_text) if become_text is not None else False
+    if become is None:
+        warnings.append(f"become={become_text!r} is not a boolean; become stays off")
+        become = False
+
+    same_text = setting(
+        ("ANSIBLE_BECOME_ALLOW_SAME_USER",), ("privilege_escalation", "become_allow_same_user")
+    )
+    same = bool(parse_bool(same_text)) if same_text is not None else False
+
     return ConnectionDefaults(
+        become_allow_same_user=same,
+        transport=setting(("ANSIBLE_TRANSPORT",), ("defaults", "transport")) or "ssh",
+        become=become,
+        become_method=setting(("ANSIBLE_BECOME_METHOD",), ("privilege_escalation", "become_method"))
+        or None,
+        become_user=setting(
+            ("ANSIBLE_BECOME_USER", "ANSIBLE_SUDO_USER"),
+            ("privilege_escalation", "become_user"),
+            ("sudo_become_plugin", "user"),
+        )
+        or None,
+        become_flags=setting(
+            ("ANSIBLE_BECOME_FLAGS", "ANSIBLE_SUDO_FLAGS"),
+            ("privilege_escalation", "become_flags"),
+            ("sudo_become_plugin", "flags"),
+        )
+        or None,
+        become_exe=setting(
+            ("ANSIBLE_BECOME_EXE", "ANSIBLE_SUDO_EXE"),
+            ("privilege_escalation", "become_exe"),
+            ("sudo_become_plugin", "executable"),
+        )
+        or None,
+        become_password=setting(
+            ("ANSIBLE_BECOME_PASS", "ANSIBLE_SUDO_PASS"), ("sudo_become_plugin", "password")
+        )
+        or None,
         host_key_checking=checking,
         timeout=timeout,
         remote_user=setting(("ANSIBLE_REMOTE_USER",), ("defaults", "remote_user")) or None,

@@ -12,10 +12,13 @@ from typing import Any
 
 from playgraph.compiler.ir import Node, Play
 
+from . import config as _config
 from .connection.base import Become, Connection, ConnectionError
+from .connection.settings import CommandLine, ConnectionSettings, Keywords
+from .connection.settings import resolve as resolve_settings
 from .inventory import Inventory
 from .results import RunDocument
-from .templating import OMIT, LazyVars, Templar, TemplateError, merge_layers
+from .templating import OMIT, DataDict, LazyVars, Templar, TemplateError, merge_layers
 from .tracing import Event, EventKind, Tracer
 
 ConnectionFactory = Callable[[str, Mapping[str, Any]], Connection]
@@ -37,6 +40,34 @@ class RunOptions:
     grace: float = 5.0
     """Seconds past a job's limit the controller keeps waiting for the target's own timeout record."""
     verbosity: int = 0
+    remote_user: str | None = None
+    """``-u``: the default of the ``remote_user`` keyword."""
+    connection: str | None = None
+    """``-c``: the default of the ``connection`` keyword."""
+    private_key_file: str | None = None
+    """``--private-key``."""
+    connection_timeout: float | None = None
+    """``-T``: seconds to establish a connection."""
+    become: bool = False
+    """``-b``: the default of the ``become`` keyword."""
+    become_user: str | None = None
+    """``--become-user``: the default of the ``become_user`` keyword."""
+    become_method: str | None = None
+    """``--become-method``: the default of the ``become_method`` keyword."""
+
+    def command_line(self) -> CommandLine:
+        """These options as the connection settings' command-line layer."""
+        return CommandLine(
+            remote_user=self.remote_user,
+            connection=self.connection,
+            private_key_file=self.private_key_file,
+            timeout=self.connection_timeout,
+            become=self.become,
+            become_user=self.become_user,
+            become_method=self.become_method,
+            connection_password=self.connection_password,
+            become_password=self.become_password,
+        )
 
 
 class HostState:
@@ -57,11 +88,12 @@ class HostState:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.facts: dict[str, Any] = {}
-        """Variables from set_fact, include_vars and gathering (``ansible_*``)."""
-        self.gathered: dict[str, Any] = {}
+        # Run-time data: whatever is stored in these is never rendered as a template.
+        self.facts: dict[str, Any] = DataDict()
+        """Variables from set_fact, gathering (``ansible_*``) and ``ansible_failed_*``."""
+        self.gathered: dict[str, Any] = DataDict()
         """``ansible_facts``: gathered facts without the ``ansible_`` prefix."""
-        self.registered: dict[str, Any] = {}
+        self.registered: dict[str, Any] = DataDict()
         self.included_vars: dict[str, Any] = {}
         """From include_vars: above task vars, below set_fact and register (Ansible's 18)."""
         self.failed = False
@@ -129,7 +161,7 @@ class RunContext:
         self.batch: list[str] = []
         self.vars_files: dict[str, Any] = {}
         self._connect = connect
-        self._connections: dict[str, Connection] = {}
+        self._connections: dict[tuple[str, Any], Connection] = {}
         self.hostvars = HostVars(self)
 
     # ------------------------------------------------------------------ hosts
@@ -168,18 +200,25 @@ class RunContext:
             "playbook_dir": os.path.abspath(self.options.playbook_dir),
             "ansible_check_mode": self.options.check_mode,
             "ansible_diff_mode": self.options.diff,
-            "ansible_facts": self.state(host).gathered,
             "omit": OMIT,
         }
 
     def host_layers(self, host: str, node: Node | None) -> Mapping[str, Any]:
-        """A host's variables by Ansible's precedence (lowest first), raw (rendered on read)."""
+        """A host's variables by Ansible's precedence (lowest first), raw (rendered on read).
+
+        Templates come only from the trusted layers (defaults, inventory, play vars,
+        vars files, task vars, include_vars, extra vars); the host's state layers
+        are `DataDict`s, never rendered.
+        """
         state = self.state(host)
         play = self.play
         layers: list[Mapping[str, Any]] = []
         if node is not None:
             layers.append(node.defaults)
         layers.append(self.inventory.host_vars(host, playbook_dirs=(self.options.playbook_dir,)))
+        # Gathered facts sit just above the inventory, as in ansible-core: play vars
+        # and set_fact (even of ``ansible_facts`` itself) override them.
+        layers.append({"ansible_facts": state.gathered})
         if play is not None:
             layers += [play.vars, self.vars_files]
         if node is not None:
@@ -211,43 +250,75 @@ class RunContext:
 
     # ------------------------------------------------------------------ connections
 
-    def connection(self, host: str) -> Connection:
-        """The (cached) connection to an inventory host, or to a delegate named by ``delegate_to``."""
-        conn = self._connections.get(host)
+    def settings(
+        self, host: str, node: Node | None = None, variables: Mapping[str, Any] | None = None
+    ) -> ConnectionSettings:
+        """How ``node`` reaches ``host`` (the delegate, with ``delegate_to``) and whom it
+        becomes there: configuration < command line < play < block/task < variables.
+
+        ``variables`` are ``host``'s own (for a delegate: the delegate's); None reads them.
+        """
+        if variables is None:
+            variables = self.templar.lazy(self.connection_layers(host, node))
+        lazy = self.templar.lazy(variables)
+        play = self.play
+
+        def render(value: Any) -> Any:
+            return self.templar.render(value, lazy)
+
+        def evaluate(text: str) -> Any:
+            return self.templar.evaluate(text, lazy)
+
+        return resolve_settings(
+            host,
+            lazy,
+            task=_keywords(node) if node is not None else None,
+            play=_play_keywords(play) if play is not None else None,
+            cli=self.options.command_line(),
+            config=_config.current(),
+            render=render,
+            evaluate=evaluate,
+        )
+
+    def connection_layers(self, host: str, node: Node | None) -> Mapping[str, Any]:
+        """``host``'s variables for ``node``, also for a delegate outside the inventory."""
+        if self._known(host):
+            return self.host_layers(host, node)
+        # A delegate outside the inventory: the play's, the task's and the extra vars.
+        play = self.play
+        layers: list[Mapping[str, Any]] = []
+        if play is not None:
+            layers += [play.vars, self.vars_files]
+        if node is not None:
+            layers.append(node.vars)
+        layers.append(self.options.extra_vars)
+        return merge_layers(*layers)
+
+    def connection(
+        self, host: str, node: Node | None = None, variables: Mapping[str, Any] | None = None
+    ) -> Connection:
+        """The (cached) connection ``node`` uses to reach ``host`` (or a ``delegate_to`` host).
+
+        Cached by its settings, not by host alone: a play with ``connection: local`` or a
+        task with another ``remote_user`` gets a connection of its own.
+        """
+        return self.connect_with(self.settings(host, node, variables))
+
+    def connect_with(self, settings: ConnectionSettings) -> Connection:
+        key = (settings.host, settings.link_key)
+        conn = self._connections.get(key)
         if conn is None:
-            variables = self.templar.lazy(self.host_layers(host, None)) if self._known(host) else {}
-            found = _connection_vars(variables, host)
-            password = self.options.connection_password
-            if password is not None and not any(k in found for k in _PASSWORD_VARS):
-                found["ansible_password"] = password  # -k: what no inventory variable gave
-            conn = self._connect(host, found)
-            self._connections[host] = conn
+            conn = self._connect(settings.host, settings.variables())
+            self._connections[key] = conn
         return conn
 
     def _known(self, host: str) -> bool:
         return self.inventory.get_host(host) is not None
 
     def become(self, host: str, node: Node, variables: Mapping[str, Any]) -> Become | None:
-        play = self.play
-        enabled = node.become if node.become is not None else (play.become if play else False)
-        if isinstance(enabled, str):
-            enabled = self.templar.evaluate(enabled, variables)
-        if not enabled:
-            return None
-        user = (
-            node.become_user
-            or (play.become_user if play else None)
-            or variables.get("ansible_become_user")
-            or "root"
-        )
-        method = node.become_method or (play.become_method if play else None) or "sudo"
-        password = variables.get("ansible_become_password") or variables.get("ansible_become_pass")
-        return Become(
-            user=str(self.templar.render(user, variables)),
-            method=str(method),
-            flags=node.become_flags,
-            password=str(password) if password else self.options.become_password,
-        )
+        """Whom ``node`` becomes on ``host`` (pass the delegate and its variables with
+        ``delegate_to``), identically for every connection type."""
+        return self.settings(host, node, variables).become
 
     async def close(self) -> None:
         for conn in self._connections.values():
@@ -256,34 +327,22 @@ class RunContext:
         self._connections.clear()
 
 
-_CONNECTION_VARS = (
-    "ansible_connection",
-    "ansible_host",
-    "ansible_port",
-    "ansible_user",
-    "ansible_password",
-    "ansible_ssh_pass",
-    "ansible_ssh_password",
-    "ansible_ssh_private_key_file",
-    "ansible_ssh_common_args",
-    "ansible_ssh_extra_args",
-    "ansible_python_interpreter",
-    "ansible_become_password",
-    "ansible_ssh_host_key_checking",
-    "ansible_host_key_checking",
-    "ansible_timeout",
-)
+def _keywords(node: Node) -> Keywords:
+    return Keywords(
+        connection=node.connection,
+        remote_user=node.remote_user,
+        become=node.become,
+        become_user=node.become_user,
+        become_method=node.become_method,
+        become_flags=node.become_flags,
+    )
 
 
-_PASSWORD_VARS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
-
-
-def _connection_vars(variables: Mapping[str, Any], host: str) -> dict[str, Any]:
-    found: dict[str, Any] = {"inventory_hostname": host}
-    for key in _CONNECTION_VARS:
-        if key in variables:
-            try:
-                found[key] = variables[key]
-            except KeyError:
-                continue
-    return found
+def _play_keywords(play: Play) -> Keywords:
+    return Keywords(
+        connection=play.connection,
+        remote_user=play.remote_user,
+        become=play.become,
+        become_user=play.become_user,
+        become_method=play.become_method,
+    )

@@ -8,9 +8,12 @@ costs one command per host instead of an interpreter.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from playgraph.compiler.ir import Node
+
     from .context import RunContext
 
 _SCRIPT = r"""
@@ -93,11 +96,18 @@ def parse(text: str) -> dict[str, Any]:
     }
 
 
-async def gather_facts(run: RunContext, host: str) -> dict[str, Any]:
-    """Gather, store and return the host's facts (``ansible_facts`` and ``ansible_*`` vars)."""
-    conn = run.connection(host)
+async def gather_facts(
+    run: RunContext,
+    host: str,
+    node: Node | None = None,
+    variables: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Gather, store and return the host's facts (``ansible_facts`` and ``ansible_*`` vars),
+    connected and become as the task (``node``; None: the play's implicit gathering) says."""
+    settings = run.settings(host, node, variables)
+    conn = run.connect_with(settings)
     await conn.connect()
-    result = await conn.run(shell=_SCRIPT)
+    result = await conn.run(shell=_SCRIPT, become=settings.become)
     facts = parse(result.stdout.decode("utf-8", "replace"))
     state = run.state(host)
     state.gathered.update(facts)

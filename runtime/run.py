@@ -12,6 +12,7 @@ from typing import Any, TextIO
 import yaml
 from playgraph.compiler.ir import Graph
 
+from . import config as _config
 from .connection.base import Connection, ConnectionError
 from .connection.local import LocalConnection
 from .context import ConnectionFactory, RunContext, RunOptions
@@ -19,8 +20,6 @@ from .display import Display
 from .inventory import Inventory
 from .scheduler import RunOutcome, Scheduler
 from .tracing import Event, Tracer
-
-LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 class UnsupportedConnection:
@@ -38,13 +37,19 @@ class UnsupportedConnection:
 
 
 def default_connect(host: str, variables: Mapping[str, Any]) -> Connection:
-    """The connection ansible would use for ``host``: ``ansible_connection``, else ssh (local for localhost)."""
+    """The connection the settings name (`connection.settings.ConnectionSettings.variables`).
+
+    ``ansible_connection`` is already resolved there (variable, keyword, ``-c``, config);
+    when a caller gives none, the configured transport (ssh) applies — as in ansible-core,
+    an inventory host named ``localhost`` without ``ansible_connection=local`` is reached
+    over ssh; only the implicit localhost is local.
+    """
     kind = variables.get("ansible_connection")
-    if kind in (None, "smart"):
-        kind = "local" if host in LOCAL_NAMES else "ssh"
+    if kind in (None, "", "smart"):
+        kind = _config.current().transport
     if kind == "local":
         return LocalConnection(host)
-    if kind in ("ssh", "paramiko", "paramiko_ssh"):
+    if kind in ("ssh", "paramiko", "paramiko_ssh", "smart"):
         try:
             from .connection.ssh import SSHConnection
         except ImportError:

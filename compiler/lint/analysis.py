@@ -264,7 +264,9 @@ class Analysis:
 
     def become(self, node: Node) -> bool | str:
         play = self.play(node)
-        return node.become if node.become is not None else play.become
+        if node.become is not None:
+            return node.become
+        return play.become if play.become is not None else False
 
     def become_user(self, node: Node) -> str | None:
         """The user a becoming node runs as (None: the become plugin's default, root)."""

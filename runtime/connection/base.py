@@ -35,7 +35,10 @@ class Become:
     user: str = "root"
     method: str = "sudo"
     flags: str | None = None
-    password: str | None = None
+    """None: the connection's defaults (``-H``, and ``-n`` or ``-S`` by the password)."""
+    password: str | None = field(default=None, repr=False)
+    exe: str | None = None
+    """The become program (``ansible_become_exe``); None: ``sudo`` on the target's PATH."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +79,14 @@ class JobSpec:
     """Shown by ``playgraph jobs list``."""
     async_dir: str = "~/.ansible_async"
     become: Become | None = None
+    run_id: str | None = None
+    """The run that started the job (`jobs.RUN_ID`), recorded in its sidecar for ``jobs list``."""
+    host: str | None = None
+    """The inventory host the job was started for."""
+    task: Mapping[str, str] | None = None
+    """The task that started it: ``{"name": <task name>, "id": <node id>}``."""
+    no_log: bool = False
+    """The task is ``no_log``: ``playgraph jobs list/status`` mask its command and result."""
 
 
 class Connection(Protocol):

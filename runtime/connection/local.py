@@ -70,7 +70,7 @@ def sudo_argv(become: Become, *, prompt: str | None = None) -> list[str]:
     else:
         flags = [f for f in flags if f not in ("-n", "--non-interactive", "-S", "--stdin")]
         flags += ["-S", "-p", prompt]
-    return ["sudo", *flags, "-u", become.user, "--"]
+    return [become.exe or "sudo", *flags, "-u", become.user, "--"]
 
 
 class _PasswordFeeder:
@@ -404,7 +404,7 @@ class LocalConnection(SupervisedJobs):
     async def _supervisor(self, async_dir: str, become: Become | None) -> SupervisorClient:
         if become is None:
             return await local_supervisor(async_dir, idle_exit=self.idle_exit)
-        key = ("local-become", become.method, become.user, become.flags, async_dir)
+        key = ("local-become", become.exe, become.method, become.user, become.flags, async_dir)
         return await cached_client(key, lambda: self._open_bridge(async_dir, become))
 
     async def _open_bridge(self, async_dir: str, become: Become) -> SupervisorClient:
@@ -450,9 +450,7 @@ class LocalConnection(SupervisedJobs):
                 await proc.wait()
             await asyncio.wait([pump], timeout=DRAIN_AFTER_KILL)
 
-        return SupervisorClient(
-            proc.stdout, proc.stdin, async_dir=str(hello.get("async_dir", "")), on_close=on_close
-        )
+        return SupervisorClient(proc.stdout, proc.stdin, hello=hello, on_close=on_close)
 
     async def start_job(self, spec: JobSpec) -> dict[str, Any]:
         """Start a job through the supervisor; Ansible's launch record once it is on disk."""

@@ -35,6 +35,7 @@ import hashlib
 import json
 import math
 import os
+import random
 import secrets
 import shlex
 import socket
@@ -58,6 +59,7 @@ from ..jobs import (
     cached_client,
     launch_record,
 )
+from . import settings as _s
 from .base import Become, CommandResult, ConnectionError, JobSpec
 from .supervised import SupervisedJobs
 
@@ -80,6 +82,16 @@ DRAIN_AFTER_KILL = 1.0
 BRIDGE_TIMEOUT = 15.0
 """Seconds for sudo, the script upload and the supervisor bridge to say hello."""
 FAILED = "Failed to connect to the host via ssh: "
+HANDSHAKE_RETRY_FIRST = 0.1
+HANDSHAKE_RETRY_MAX = 1.0
+"""Seconds between attempts when a server drops a connection during its handshake (backoff,
+with jitter, until the connection timeout)."""
+_HANDSHAKE_RESETS = (
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+    asyncssh.ConnectionLost,
+)
 
 # Options of `ssh -o` with no meaning here: multiplexing is built in, logging is ours.
 _MOOT_OPTIONS = frozenset(
@@ -130,6 +142,9 @@ class SSHOptions:
     """Private key files; none: the agent and the default ``~/.ssh/id_*`` keys."""
     password: str | None = field(default=None, repr=False)
     host_key_checking: bool = True
+    accept_new: bool = False
+    """``StrictHostKeyChecking=accept-new``: an unknown host's key is recorded in the first
+    known_hosts file and trusted; a known host's changed key is still refused."""
     known_hosts: tuple[str, ...] | None = None
     """Files of trusted host keys; None: the defaults (``~/.ssh/known_hosts`` …)."""
     timeout: float = _config.DEFAULT_TIMEOUT
@@ -153,6 +168,7 @@ class SSHOptions:
             self.keys,
             self.password,
             self.host_key_checking,
+            self.accept_new,
             self.known_hosts,
             self.timeout,
             self.keepalive_interval,
@@ -163,6 +179,12 @@ class SSHOptions:
 
     def where(self) -> str:
         return f"{self.address} port {self.port or 22}"
+
+    def known_hosts_files(self) -> tuple[str, ...]:
+        """The known_hosts files read; new keys (accept-new) go to the first, as OpenSSH's."""
+        if self.known_hosts:
+            return self.known_hosts
+        return (os.path.expanduser("~/.ssh/known_hosts"),)
 
     def asyncssh_options(self) -> dict[str, Any]:
         """Keyword arguments for `asyncssh.SSHClientConnectionOptions`."""
@@ -180,6 +202,8 @@ class SSHOptions:
             kwargs["password"] = self.password
         if not self.host_key_checking:
             kwargs["known_hosts"] = None
+        elif self.accept_new:
+            kwargs["known_hosts"] = functools.partial(_match_known, self.known_hosts_files())
         elif self.known_hosts is not None:
             kwargs["known_hosts"] = [p for p in self.known_hosts if os.path.isfile(p)]
         if self.config_files:
@@ -187,12 +211,15 @@ class SSHOptions:
         return kwargs
 
 
-def _first(variables: Mapping[str, Any], *names: str) -> Any:
+def _first(variables: Mapping[str, Any], names: tuple[str, ...]) -> Any:
+    """The setting several variables spell: the last of ``names`` given wins (as in
+    ansible-core, whose lists `settings` copies: ``ansible_ssh_user`` beats ``ansible_user``)."""
+    found = None
     for name in names:
         value = variables.get(name)
         if value not in (None, ""):
-            return value
-    return None
+            found = value
+    return found
 
 
 def _split_option(text: str) -> tuple[str, str]:
@@ -246,17 +273,16 @@ def parse_options(
     """
     defaults = defaults or _config.current()
     warnings: list[str] = list(defaults.warnings)
-    address = str(_first(variables, "ansible_host", "ansible_ssh_host") or host)
+    address = str(_first(variables, _s.HOST_VARS) or host)
     seen: dict[str, str] = {}
     keys: list[str] = []
     known: list[str] = []
     extra: dict[str, Any] = {}
     config_files: list[str] = []
     for flag, value in _ssh_words(
-        defaults.ssh_args,
-        str(_first(variables, "ansible_ssh_args") or ""),
-        str(_first(variables, "ansible_ssh_common_args") or defaults.ssh_common_args),
-        str(_first(variables, "ansible_ssh_extra_args") or defaults.ssh_extra_args),
+        str(_first(variables, _s.SSH_ARGS_VARS) or defaults.ssh_args),
+        str(_first(variables, _s.SSH_COMMON_ARGS_VARS) or defaults.ssh_common_args),
+        str(_first(variables, _s.SSH_EXTRA_ARGS_VARS) or defaults.ssh_extra_args),
     ):
         if flag == "o":
             key, val = _split_option(value)
@@ -301,7 +327,7 @@ def parse_options(
     # Ansible passes the port and user it knows (inventory, else config) as `-o`
     # options ahead of the args, so those win over the args' own.
     args_port, args_user = extra.pop("port", None), extra.pop("user", None)
-    port_value = _first(variables, "ansible_port", "ansible_ssh_port")
+    port_value = _first(variables, _s.PORT_VARS)
     if port_value is None:
         port_value = defaults.remote_port if defaults.remote_port is not None else args_port
     port: int | None = None
@@ -311,10 +337,10 @@ def parse_options(
         except (TypeError, ValueError):
             warnings.append(f"ansible_port={port_value!r} is not a port number; using 22")
             port = 22
-    user_value = _first(variables, "ansible_user", "ansible_ssh_user")
+    user_value = _first(variables, _s.USER_VARS)
     user = str(user_value) if user_value is not None else defaults.remote_user or args_user
 
-    key_file = _first(variables, "ansible_ssh_private_key_file", "ansible_private_key_file")
+    key_file = _first(variables, _s.KEY_VARS)
     key_files = [str(key_file)] if key_file else []
     key_files += keys
     if not key_files and defaults.private_key_file:
@@ -331,10 +357,10 @@ def parse_options(
     if key_files and not resolved_keys:
         extra["public_key_auth"] = False
 
-    password = _first(variables, "ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
+    password = _first(variables, _s.PASSWORD_VARS)
 
     checking = defaults.host_key_checking
-    var_checking = _first(variables, "ansible_ssh_host_key_checking", "ansible_host_key_checking")
+    var_checking = _first(variables, _s.HOST_KEY_CHECKING_VARS)
     if var_checking is not None:
         parsed = _config.parse_bool(var_checking)
         if parsed is None:
@@ -344,17 +370,14 @@ def parse_options(
         else:
             checking = parsed
     strict = seen.get("stricthostkeychecking", "").lower()
+    accept_new = False
     if strict in ("no", "off"):
         checking = False
     elif strict == "accept-new":
-        warnings.append(
-            "StrictHostKeyChecking=accept-new is taken as 'no' by playgraph's ssh connection "
-            "(new keys are not recorded)"
-        )
-        checking = False
+        accept_new = checking  # host_key_checking=False already accepts anything
 
     timeout = defaults.timeout
-    timeout_value = _first(variables, "ansible_timeout", "ansible_ssh_timeout")
+    timeout_value = _first(variables, ("ansible_timeout", "ansible_ssh_timeout"))
     if timeout_value is None:
         timeout_value = extra.pop("connect_timeout", None)
     extra.pop("connect_timeout", None)
@@ -366,7 +389,7 @@ def parse_options(
     keepalive = float(extra.pop("keepalive_interval", KEEPALIVE_INTERVAL))
     keepalive_max = int(extra.pop("keepalive_count_max", KEEPALIVE_COUNT_MAX))
 
-    python = _first(variables, "ansible_python_interpreter")
+    python = _first(variables, _s.PYTHON_VARS)
     python_text = str(python) if python is not None else None
     if python_text is not None and python_text.startswith("auto"):
         python_text = None  # ansible's discovery modes: ours is the same idea
@@ -378,6 +401,7 @@ def parse_options(
         keys=tuple(resolved_keys),
         password=str(password) if password is not None else None,
         host_key_checking=checking,
+        accept_new=accept_new,
         known_hosts=tuple(os.path.expanduser(p) for p in known) if known else None,
         timeout=timeout,
         keepalive_interval=keepalive,
@@ -458,6 +482,58 @@ _OPTION_HANDLERS: dict[str, Callable[[str, dict[str, Any]], None]] = {
     "addressfamily": _family,
     "tcpkeepalive": _set("tcp_keepalive", _yes),
 }
+
+
+# --------------------------------------------------------------------------- known hosts
+
+
+def _read_known(files: Sequence[str]) -> list[asyncssh.SSHKnownHosts]:
+    found = []
+    for path in files:
+        if os.path.isfile(path):
+            with contextlib.suppress(OSError, ValueError, asyncssh.Error):
+                found.append(asyncssh.read_known_hosts(path))
+    return found
+
+
+def _match_known(files: Sequence[str], host: str, addr: str, port: int | None) -> Any:
+    """asyncssh's ``known_hosts`` callable: the trusted, CA and revoked keys of ``files``
+    (files that do not exist yet count as empty, never as "use the defaults")."""
+    merged: list[list[Any]] = [[] for _ in range(7)]
+    for known in _read_known(files):
+        for i, part in enumerate(known.match(host, addr, port)):
+            merged[i] += list(part)
+    return tuple(merged)
+
+
+def _host_pattern(host: str, port: int | None) -> str:
+    """How OpenSSH names a host in known_hosts: ``host``, or ``[host]:port`` off port 22."""
+    return host if port in (None, 22) else f"[{host}]:{port}"
+
+
+def accept_new_key(
+    files: Sequence[str], host: str, addr: str, port: int | None, key: Any
+) -> str | None:
+    """``StrictHostKeyChecking=accept-new``: record an unknown host's key in the first file
+    and return None; return why not when the host is known with another key."""
+    port = None if port in (None, 22) else port
+    known_keys: list[Any] = []
+    for known in _read_known(files):
+        known_keys += list(known.match(host, addr, port)[0])
+    if known_keys:
+        if key in known_keys:
+            return None
+        return (
+            f"the host key for {_host_pattern(host, port)} has changed and you have requested "
+            f"strict checking (StrictHostKeyChecking=accept-new only adds new hosts): "
+            f"{', '.join(files)} has another key for it. Host key verification failed."
+        )
+    target = files[0]
+    line = " ".join(key.export_public_key("openssh").decode().split()[:2])
+    os.makedirs(os.path.dirname(target) or ".", mode=0o700, exist_ok=True)
+    with open(target, "a", encoding="utf-8") as handle:
+        handle.write(f"{_host_pattern(host, port)} {line}\n")
+    return None
 
 
 # --------------------------------------------------------------------------- errors
@@ -570,11 +646,26 @@ class _Link:
 
 
 class _LinkClient(asyncssh.SSHClient):
-    """Tells the pool when a connection dies (so no new channel is tried on it)."""
+    """Tells the pool when a connection dies (so no new channel is tried on it), and
+    records new host keys under ``StrictHostKeyChecking=accept-new``."""
 
     def __init__(self, endpoint: _Endpoint, link: _Link) -> None:
         self._endpoint = endpoint
         self._link = link
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
+        # asyncssh asks only about keys its known_hosts lookup did not trust.
+        options = self._endpoint.options
+        if not options.accept_new:
+            return False
+        try:
+            problem = accept_new_key(options.known_hosts_files(), host, addr, port, key)
+        except OSError as exc:
+            problem = (
+                f"cannot record the host key of {host} in {options.known_hosts_files()[0]}: {exc}"
+            )
+        self._endpoint.host_key_problem = problem
+        return problem is None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._link.alive = False
@@ -602,6 +693,8 @@ class _Endpoint:
         self._client_options: asyncssh.SSHClientConnectionOptions | None = None
         self.connect_seconds: list[float] = []
         """Wall time of each connection opened (handshake + authentication)."""
+        self.host_key_problem: str | None = None
+        """Why the last handshake's host key was refused under accept-new (a changed key)."""
 
     def changed(self) -> None:
         fut, self._changed = self._changed, asyncio.get_running_loop().create_future()
@@ -660,8 +753,11 @@ class _Endpoint:
         return True
 
     async def _open(self) -> None:
-        link = _Link(self.cap)
+        loop = asyncio.get_running_loop()
         start = time.perf_counter()
+        deadline = loop.time() + self.options.timeout
+        backoff = HANDSHAKE_RETRY_FIRST
+        link = _Link(self.cap)
         try:
             port: Any = self.options.port if self.options.port is not None else ()
             if self._client_options is None:
@@ -670,12 +766,28 @@ class _Endpoint:
                 self._client_options = asyncssh.SSHClientConnectionOptions(
                     host=self.options.address, port=port, **self.options.asyncssh_options()
                 )
-            link.conn = await asyncssh.connect(
-                self.options.address,
-                port,
-                options=self._client_options,
-                client_factory=lambda: _LinkClient(self, link),
-            )
+            while True:
+                link = _Link(self.cap)  # a fresh one: a failed attempt's client marks its own dead
+                self.host_key_problem = None
+                try:
+                    link.conn = await asyncio.wait_for(
+                        asyncssh.connect(
+                            self.options.address,
+                            port,
+                            options=self._client_options,
+                            client_factory=functools.partial(_LinkClient, self, link),
+                        ),
+                        max(0.001, deadline - loop.time()),
+                    )
+                    break
+                except _HANDSHAKE_RESETS:
+                    # Dropped before or during the handshake (sshd's MaxStartups, a busy
+                    # server): nothing ran, so try again while the connection timeout lasts.
+                    pause = backoff * (0.5 + random.random())
+                    if loop.time() + pause >= deadline:
+                        raise
+                    await asyncio.sleep(pause)
+                    backoff = min(backoff * 2, HANDSHAKE_RETRY_MAX)
             self.connect_seconds.append(time.perf_counter() - start)
             self.links.append(link)
             self._failure = None
@@ -683,6 +795,8 @@ class _Endpoint:
             if isinstance(exc, ValueError):
                 # asyncssh's complaints about options (a key file it cannot read, …).
                 error = ConnectionError(f"{FAILED}{exc}")
+            elif isinstance(exc, asyncssh.HostKeyNotVerifiable) and self.host_key_problem:
+                error = ConnectionError(f"{FAILED}{self.host_key_problem}")
             else:
                 error = _unreachable(self.options, exc)
             self._failure = error
@@ -787,7 +901,7 @@ def _sudo_argv(become: Become, *, prompt: str | None) -> list[str]:
     else:
         flags = [f for f in flags if f not in ("-n", "--non-interactive", "-S", "--stdin")]
         flags += ["-S", "-p", prompt]
-    return ["sudo", *flags, "-u", become.user, "--"]
+    return [become.exe or "sudo", *flags, "-u", become.user, "--"]
 
 
 def _home_path(path: str) -> str:
@@ -1175,7 +1289,7 @@ class SSHConnection(SupervisedJobs):
 
     async def _supervisor(self, async_dir: str, become: Become | None) -> SupervisorClient:
         endpoint = self._pool()
-        who = (become.method, become.user, become.flags) if become is not None else None
+        who = (become.exe, become.method, become.user, become.flags) if become is not None else None
         key = ("ssh", endpoint.options.link_key, self.options.python, who, async_dir)
         return await cached_client(key, lambda: self._open_bridge(endpoint, async_dir, become))
 
@@ -1235,7 +1349,7 @@ class SSHConnection(SupervisedJobs):
         return SupervisorClient(
             session.stdout,
             _ChannelWriter(chan, session),
-            async_dir=str(hello.get("async_dir", "")),
+            hello=hello,
             on_close=on_close,
         )
 
