@@ -3,12 +3,18 @@
 Exit codes: ``check`` 0 clean (or warnings only), 2 when an error-level finding
 remains; ``compile`` 2 when the playbook has errors (and then writes nothing);
 5 for bad options (as ansible-playbook); 1 for unexpected internal errors,
-printed as one line (set ``PLAYGRAPH_DEBUG=1`` for the traceback).
+printed as one line (set ``PLAYGRAPH_DEBUG=1`` for the traceback).  A signal
+stops any command the same way (`playgraph.interrupts`): 99 for SIGINT (as
+ansible-playbook), 143 for SIGTERM, 129 for SIGHUP; ``run`` and ``adhoc`` first
+stop their blocking commands, leave ``async`` jobs running and list them, print
+the recap, and with ``--json`` still print the whole document, marked
+``interrupted``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -20,7 +26,7 @@ from playgraph.compiler.diagnostics import Diagnostic, has_errors, sorted_unique
 from playgraph.compiler.result import CompileOptions
 from playgraph.compiler.spans import SourceText
 
-from . import cache, report
+from . import cache, interrupts, report
 from .cache import compile_cached
 
 EXIT_OK = 0
@@ -268,6 +274,10 @@ def write_atomically(path: str, text: str) -> None:
     except OSError as error:
         os.unlink(temporary)
         raise UsageError(f"cannot write {path}: {error.strerror}") from None
+    except BaseException:  # interrupted: no stray temporary file either
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -298,16 +308,21 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    interrupts.TERMINAL.save()
     try:
+        interrupts.install()
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return COMMANDS[args.command](args)
     except UsageError as error:
         sys.stderr.write(f"playgraph: error: {error}\n")
         return EXIT_BAD_OPTIONS
-    except KeyboardInterrupt:
-        sys.stderr.write("playgraph: interrupted\n")
-        return 130
+    except (interrupts.Interrupted, KeyboardInterrupt) as stop:
+        signum = stop.signum if isinstance(stop, interrupts.Interrupted) else interrupts.SIGINT
+        interrupts.TERMINAL.restore()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(interrupts.message(signum) + "\n")
+        return interrupts.exit_code(signum)
     except BrokenPipeError:
         return EXIT_OK
     except Exception as error:  # the CLI boundary: one line, not a traceback

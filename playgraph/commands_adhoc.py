@@ -16,7 +16,8 @@ one document shaped as the ``ansible.posix.json`` callback's.
 Exit codes as ``ansible``: 0 ok, 2 a host failed, 4 a host was unreachable (4
 wins over 2, as ansible-core's strategy returns it); 1 for a bad inventory or
 extra vars; 5 for bad options (an unknown module, ``-f 0``, a missing ``-a`` for
-``command``/``shell``/``raw``/``script``).
+``command``/``shell``/``raw``/``script``).  Stopped by a signal: 99 for SIGINT
+(as ``ansible``), 143 for SIGTERM, 129 for SIGHUP, as ``playgraph run``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+
+from .connection_options import add_become_options, add_connection_options, connection_options
 
 if TYPE_CHECKING:
     from playgraph.compiler.ir import Graph
@@ -86,6 +89,8 @@ def add_parser(commands: Any) -> None:
     adhoc.add_argument("-b", "--become", action="store_true", help="run with become (sudo)")
     adhoc.add_argument("--become-user", metavar="USER", help="with -b: become this user (root)")
     add_password_options(adhoc)
+    add_connection_options(adhoc)
+    add_become_options(adhoc, become=False)  # -b and --become-user are above
     adhoc.add_argument("-v", "--verbose", action="count", default=0)
     adhoc.add_argument(
         "--json",
@@ -107,13 +112,16 @@ def add_password_options(parser: argparse.ArgumentParser) -> None:
 def ask_passwords(args: argparse.Namespace) -> tuple[str | None, str | None]:
     """The connection and become passwords ``-k``/``-K`` ask for, as ansible asks: the
     become password defaults to the SSH one when both are asked for."""
-    connection = getpass.getpass("SSH password: ") if args.ask_pass else None
+    from .interrupts import ask
+
+    # `ask`: a signal during a prompt leaves the terminal's echo on.
+    connection = ask(lambda: getpass.getpass("SSH password: ")) if args.ask_pass else None
     become = None
     if args.ask_become_pass:
         prompt = (
             "BECOME password[defaults to SSH password]: " if args.ask_pass else "BECOME password: "
         )
-        become = getpass.getpass(prompt) or connection
+        become = ask(lambda: getpass.getpass(prompt)) or connection
     return connection, become
 
 
@@ -288,13 +296,17 @@ def cmd_adhoc(args: argparse.Namespace) -> int:
         connection_password=connection_password,
         playbook_dir=".",
         verbosity=args.verbose,
+        **connection_options(args),
     )
     subscribers = []
     if not args.json:
         subscribers.append(AdhocDisplay(graph.node_index(), one_line=args.one_line))
     import asyncio  # here, so `check` and `compile` do not pay for importing it
 
-    outcome = asyncio.run(run_and_close(graph, inventory, options, subscribers))
-    if args.json:
-        sys.stdout.write(dump_document(adhoc_document(outcome.document)))
-    return exit_code(outcome)
+    from .commands_run import finish
+    from .interrupts import run_interruptibly
+
+    outcome = asyncio.run(run_interruptibly(run_and_close(graph, inventory, options, subscribers)))
+    document = dump_document(adhoc_document(outcome.document)) if args.json else None
+    code = finish(outcome, args, document)
+    return code if outcome.interrupted is not None else exit_code(outcome)

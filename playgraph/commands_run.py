@@ -2,23 +2,32 @@
 
 Exit codes as ansible-playbook: 0 ok, 2 a host failed, 4 a host unreachable
 (bit flags, so 6 is both), 1 for errors before the run (a playbook with errors,
-a bad inventory or plan), 5 for bad options.
+a bad inventory or plan), 5 for bad options.  Stopped by a signal: 99 for SIGINT
+(as ansible-playbook), 143 for SIGTERM, 129 for SIGHUP, after the blocking
+commands in flight were stopped, the recap printed and the ``async`` jobs still
+running listed (``--json``: the document's ``interrupted`` key).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playgraph.compiler.diagnostics import has_errors, sorted_unique
 from playgraph.compiler.ir import Graph
 from playgraph.compiler.plan import PlanError, load_plan, looks_like_plan
 from playgraph.compiler.result import CompileOptions
 
+from . import interrupts
 from .cache import compile_cached
 from .commands_adhoc import add_password_options, ask_passwords
+from .connection_options import add_become_options, add_connection_options, connection_options
+
+if TYPE_CHECKING:
+    from playgraph.runtime.scheduler import RunOutcome
 
 EXIT_BEFORE_RUN = 1
 
@@ -62,6 +71,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-C", "--check", action="store_true", help="don't make changes")
     parser.add_argument("-D", "--diff", action="store_true", help="show differences")
     add_password_options(parser)
+    add_connection_options(parser)
+    add_become_options(parser)
     parser.add_argument("-v", "--verbose", action="count", default=0)
     parser.add_argument(
         "--json",
@@ -145,12 +156,24 @@ def cmd_run(args: argparse.Namespace, compile_options: CompileOptions) -> int:
         connection_password=connection_password,
         playbook_dir=folder,
         verbosity=args.verbose,
+        **connection_options(args),
     )
     import asyncio  # here, so `check` and `compile` do not pay for importing it
 
-    outcome = asyncio.run(
-        run_graph(graph, inventory, options, display_stream=None if args.json else sys.stdout)
-    )
-    if args.json:
-        sys.stdout.write(dump_document(outcome.document))
-    return int(outcome.exit_code)
+    run = run_graph(graph, inventory, options, display_stream=None if args.json else sys.stdout)
+    outcome = asyncio.run(interrupts.run_interruptibly(run))
+    return finish(outcome, args, dump_document(outcome.document) if args.json else None)
+
+
+def finish(outcome: RunOutcome, args: argparse.Namespace, document: str | None) -> int:
+    """Print the document (whole: signals wait until it is written) and, after an
+    interruption, the jobs left running; the exit code."""
+    with interrupts.deferred():
+        if document is not None:
+            sys.stdout.write(document)
+            sys.stdout.flush()
+        if outcome.interrupted is None:
+            return int(outcome.exit_code)
+        hint = [f"-i {shlex.quote(source)}" for source in args.inventory]
+        interrupts.report(outcome.interrupted, hint)
+        return interrupts.exit_code(interrupts.signal_of(outcome.interrupted))

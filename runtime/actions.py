@@ -8,6 +8,8 @@ the scheduler acts on them, because they change the host's path through the play
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,7 +21,8 @@ from playgraph.compiler.ir import BlockStep, Node, Step
 
 from .context import RunContext
 from .facts import gather_facts
-from .templating import TemplateError, mark_unsafe
+from .modules.base import ModuleFailure
+from .templating import TemplateError, UnsafeText, mark_unsafe
 
 Result = dict[str, Any]
 
@@ -41,6 +44,13 @@ async def debug(call: ActionCall) -> Result:
     if verbosity > call.run.options.verbosity:
         return {"changed": False, "skipped": True, "skipped_reason": "Verbosity threshold not met."}
     if "var" in call.args:
+        if isinstance(call.args["var"], UnsafeText):  # made by a template: data, not an expression
+            return {
+                "failed": True,
+                "changed": False,
+                "msg": "Task failed: Error while resolving `var` expression: "
+                "Encountered untrusted template or expression.",
+            }
         name = str(call.args["var"])
         try:
             value = call.run.templar.render("{{ " + name + " }}", call.variables)
@@ -93,32 +103,129 @@ async def fail(call: ActionCall) -> Result:
     }
 
 
+_CONTINUE_OR_ABORT = "(ctrl+C then 'C' = continue early, ctrl+C then 'A' = abort)\r"
+
+
+def _pause_args(args: Mapping[str, Any]) -> tuple[bool, int | None, int | None, str | None]:
+    """``echo``, ``minutes``, ``seconds``, ``prompt`` checked as ansible-core's pause plugin
+    (``int`` as a callable, so ``1.5`` is 1; ``minutes`` and ``seconds`` exclusive)."""
+    from .modules.args import to_bool
+
+    def number(name: str) -> int | None:
+        value = args.get(name)
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except (TypeError, ValueError) as error:
+            raise ModuleFailure(
+                f"argument '{name}' is of type {type(value).__name__} and we were unable to "
+                f"convert to int: {error}",
+                changed=False,
+            ) from None
+
+    if args.get("minutes") is not None and args.get("seconds") is not None:
+        raise ModuleFailure("parameters are mutually exclusive: minutes|seconds", changed=False)
+    echo = to_bool("echo", args["echo"]) if args.get("echo") is not None else True
+    prompt = args.get("prompt")
+    return echo, number("minutes"), number("seconds"), None if prompt is None else str(prompt)
+
+
+NO_TERMINAL = (
+    "pause waits for input, but stdin is not a terminal: run it on a terminal,"
+    " or give the pause `seconds` or `minutes`"
+)
+"""Why a pause that waits for Enter fails without a terminal."""
+
+
 async def pause(call: ActionCall) -> Result:
-    unit = "minutes" if "minutes" in call.args else "seconds"
-    seconds = 0.0
-    if "minutes" in call.args:
-        seconds = float(call.args["minutes"]) * 60
-    elif "seconds" in call.args:
-        seconds = float(call.args["seconds"])
-    start = time.time()
+    """Wait for a time, or for the user to press Enter, as ansible-core's pause.
+
+    On a terminal: a prompt (or no time) waits for Enter and records what was typed
+    (``user_input``); a timed pause can be cut short by Ctrl+C then ``C``, and Ctrl+C
+    then ``A`` fails the task with "user requested abort!".  Without a terminal (stdin
+    not a TTY, or the run in the background): a timed pause sleeps; a pause that waits
+    for input fails the task (`NO_TERMINAL`).  ansible-core goes on there with a warning,
+    which turns a confirmation prompt ("press Enter to wipe the cluster") into no
+    confirmation at all: a deliberate difference.
+    """
+    from .display import CONSOLE, PromptInterrupt, PromptNoninteractive, interactive, prompt_until
+
+    try:
+        echo, minutes, seconds_arg, prompt_arg = _pause_args(call.args)
+    except ModuleFailure as error:
+        return error.result
+    name = call.run.task_name(call.node, call.host).strip()
+    hidden = "" if echo else " (output is hidden)"
+    prompt = f"[{name}]\n{prompt_arg or 'Press enter to continue, Ctrl+C to interrupt'}{hidden}:"
+    unit = "minutes"
+    seconds: int | None = None
+    if minutes is not None:
+        seconds = minutes * 60
+    elif seconds_arg is not None:
+        seconds = seconds_arg
+        unit = "seconds"
+    result: Result = {
+        "changed": False,
+        "rc": 0,
+        "stderr": "",
+        "stdout": "",
+        "start": str(datetime.datetime.now()),
+        "stop": None,
+        "delta": None,
+        "echo": echo,
+    }
     began = time.monotonic()
-    if seconds > 0:
-        await asyncio.sleep(seconds)
-    # A prompt without seconds would wait for a keypress; runs are unattended, so
-    # the answer is empty, as ansible-core gives without a TTY.
+    complete: tuple[bytes, ...] | None = None
+    if seconds is not None:
+        seconds = max(seconds, 1)
+    typed_echo = seconds is None and echo  # typed keys show only when Enter ends the pause
+    user_input: bytes | None = b""
+    # Only an interactive pause holds the terminal (and the other hosts' output with it).
+    holding = CONSOLE.prompting() if interactive() else contextlib.nullcontext()
+    async with holding:
+        if seconds is not None:
+            CONSOLE.say(f"Pausing for {seconds} seconds{hidden}")
+            if prompt_arg:
+                CONSOLE.say(_CONTINUE_OR_ABORT)
+            else:
+                prompt = _CONTINUE_OR_ABORT  # only the time (or Ctrl+C) ends this pause
+            complete = ()  # Enter does not end a timed pause
+        try:
+            typed = await prompt_until(
+                prompt, private=not typed_echo, seconds=seconds, complete_input=complete
+            )
+        except PromptInterrupt:
+            user_input = None
+        except PromptNoninteractive:
+            if seconds is None:
+                return {"failed": True, "changed": False, "msg": NO_TERMINAL}
+            await asyncio.sleep(seconds)
+        else:
+            if seconds is None:
+                user_input = typed
+        if user_input is None:
+            try:
+                user_input = await prompt_until(
+                    "Press 'C' to continue the play or 'A' to abort \r",
+                    private=not typed_echo,
+                    interrupt_input=(b"a",),
+                    complete_input=(b"c",),
+                )
+            except PromptInterrupt:
+                return {
+                    "failed": True,
+                    "changed": False,
+                    "msg": "Task failed: user requested abort!",
+                }
     duration = time.monotonic() - began
+    result["stop"] = str(datetime.datetime.now())
+    result["delta"] = int(duration)
     # As ansible-core: the time actually paused, rounded to hundredths, in the unit asked.
     shown = round(duration / 60.0, 2) if unit == "minutes" else round(duration, 2)
-    return {
-        "changed": False,
-        "delta": int(duration),
-        "echo": True,
-        "rc": 0,
-        "start": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start)),
-        "stop": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime()),
-        "stdout": f"Paused for {shown} {unit}",
-        "user_input": "",
-    }
+    result["stdout"] = f"Paused for {shown} {unit}"
+    result["user_input"] = user_input.decode(errors="surrogateescape")
+    return result
 
 
 META_ACTIONS = (
@@ -148,9 +255,19 @@ async def include(call: ActionCall) -> Result:
     """``include_tasks``/``include_role``: compiled here, for this host (the file may differ
     per host); the scheduler splices the steps (``_playgraph_include``) into its path."""
     # The compiler's parsers are imported only when a run reaches an include.
-    from playgraph.compiler.lower import compile_role, compile_task_file
+    from playgraph.compiler.lower import MAX_NESTING, compile_role, compile_task_file
 
     short = call.node.action.rsplit(".", 1)[-1]
+    # Included nodes' ids carry one ".include" per level: a file that includes itself
+    # fails here, located, instead of recursing until the stack runs out.
+    if call.node.id.count(".include") >= MAX_NESTING:
+        span = call.node.span
+        return {
+            "failed": True,
+            "changed": False,
+            "msg": f"{span.file}:{span.line}:{span.column}: {short} nests more than "
+            f"{MAX_NESTING} levels deep; does a file include itself?",
+        }
     # Each include (each loop item's too) gets node ids of its own.
     state = call.run.state(call.host)
     state.includes += 1
@@ -248,7 +365,9 @@ async def include_vars(call: ActionCall) -> Result:
         path = os.path.join(call.run.options.playbook_dir, target)
     try:
         with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle) or {}
+            from .filters import load_vars_yaml
+
+            data = load_vars_yaml(handle) or {}
     except (OSError, yaml.YAMLError) as error:
         return {
             "failed": True,
@@ -325,12 +444,12 @@ async def set_stats(call: ActionCall) -> Result:
 
 
 async def gather(call: ActionCall) -> Result:
-    facts = await gather_facts(call.run, call.host)
+    facts = await gather_facts(call.run, call.host, call.node, call.variables)
     return {"ansible_facts": facts, "changed": False}
 
 
 async def wait_for_connection(call: ActionCall) -> Result:
-    conn = call.run.connection(call.host)
+    conn = call.run.connection(call.host, call.node, call.variables)
     start = time.time()
     await conn.connect()
     return {"changed": False, "elapsed": int(time.time() - start)}

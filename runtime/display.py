@@ -4,13 +4,20 @@ Plain lines (``TASK [...]``, ``changed: [h1]``, ``ASYNC POLL on h1: jid=…``,
 ``FAILED - RETRYING: …``, ``PLAY RECAP``) so people and scripts that read
 ansible-playbook's output read ours.  On a terminal a status line under the
 output shows the jobs in flight (hosts running/polling, seconds to each limit).
+
+`prompt_until` asks the user at the terminal (``pause``): one prompt at a time,
+the rest of the output held back until it is answered so nothing garbles it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
 import sys
-from collections.abc import Mapping
+import termios
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, TextIO
 
 from playgraph.compiler.ir import Node
@@ -64,8 +71,7 @@ class Display:
             handler(event)
 
     def write(self, text: str) -> None:
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        CONSOLE.write(self.stream, text + "\n")
 
     # ------------------------------------------------------------------ events
 
@@ -151,6 +157,10 @@ class Display:
         self._line(host, result, item_label=None, summary=bool(result.get("results")))
         if result.get("_playgraph_ignored"):
             self.write("...ignoring")
+        # As ansible-core's default callback: a result's warnings, on stderr.
+        warnings = result.get("warnings")
+        for warning in warnings if isinstance(warnings, list) else ():
+            CONSOLE.write(sys.stderr, f"[WARNING]: {warning}\n")
 
     def _item_label(self, item: Mapping[str, Any]) -> str:
         if "_ansible_item_label" in item:
@@ -201,4 +211,226 @@ class Display:
             )
 
 
-__all__ = ["Display", "EventKind"]
+# --------------------------------------------------------------------------- the terminal
+
+
+class PromptInterrupt(Exception):
+    """The user pressed the interrupt key (Ctrl+C) at a prompt, or an ``interrupt_input`` key."""
+
+
+class PromptNoninteractive(Exception):
+    """No terminal to ask: stdin is not a TTY, or the run is in the background of one."""
+
+
+class Console:
+    """The terminal the whole process shares.
+
+    A prompt takes it for itself: other prompts wait their turn (a ``free`` play
+    can reach several pauses at once) and the run's output is held back and
+    written when the answer is in, so a host's result never lands in the middle
+    of what the user is typing.
+    """
+
+    def __init__(self) -> None:
+        self._held: list[tuple[TextIO, str]] | None = None
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+
+    def write(self, stream: TextIO, text: str) -> None:
+        if self._held is not None:
+            self._held.append((stream, text))
+            return
+        stream.write(text)
+        stream.flush()
+
+    def _prompt_lock(self) -> asyncio.Lock:
+        # One lock per event loop: tests run many loops in one process.
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock = asyncio.Lock()
+            self._lock_loop = loop
+        return self._lock
+
+    @contextlib.asynccontextmanager
+    async def prompting(self) -> AsyncIterator[None]:
+        """Hold the terminal for one prompt; held output is written afterwards."""
+        async with self._prompt_lock():
+            self._held = []
+            try:
+                yield
+            finally:
+                held, self._held = self._held, None
+                for stream, text in held:
+                    with contextlib.suppress(OSError, ValueError):
+                        self.write(stream, text)
+
+    def say(self, text: str) -> None:
+        """A line of a prompt's own (``Pausing for 5 seconds``): shown at once, never held."""
+        out = prompt_stream()
+        out.write(text + "\n")
+        out.flush()
+
+
+CONSOLE = Console()
+
+
+def prompt_stream() -> TextIO:
+    """Where prompts go: stdout on a terminal, else stderr (a ``--json`` document or
+    a log file on stdout stays clean)."""
+    try:
+        if sys.stdout.isatty():
+            return sys.stdout
+    except (AttributeError, ValueError):
+        pass
+    return sys.stderr
+
+
+def _terminal_fd() -> int:
+    """stdin's descriptor when it is a terminal this process may read (the foreground)."""
+    try:
+        fd = sys.stdin.fileno()
+        interactive = os.isatty(fd) and os.getpgrp() == os.tcgetpgrp(fd)
+    except (AttributeError, ValueError, OSError):
+        raise PromptNoninteractive("stdin is not interactive") from None
+    if not interactive:
+        raise PromptNoninteractive("stdin is not interactive")
+    return fd
+
+
+def _raw(fd: int) -> None:
+    """Raw input (keys one by one, Ctrl+C a key rather than a signal, no echo); output
+    processing stays on so ``\\n`` still starts a new line."""
+    mode = termios.tcgetattr(fd)
+    mode[0] &= ~(termios.BRKINT | termios.ICRNL | termios.INPCK | termios.ISTRIP | termios.IXON)
+    mode[2] &= ~(termios.CSIZE | termios.PARENB)
+    mode[2] |= termios.CS8
+    mode[3] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN | termios.ISIG)
+    mode[6][termios.VMIN] = 1
+    mode[6][termios.VTIME] = 0
+    termios.tcsetattr(fd, termios.TCSAFLUSH, mode)
+
+
+_CLEAR_LINE = "\r\x1b[K"
+
+
+def interactive() -> bool:
+    """Whether `prompt_until` can ask the user (stdin is a terminal we are in the foreground of)."""
+    try:
+        _terminal_fd()
+    except PromptNoninteractive:
+        return False
+    return True
+
+
+def _echo(out: TextIO, data: bytes) -> None:
+    # Keys arrive byte by byte: written as bytes, a multi-byte character shows whole.
+    out.flush()
+    buffer = getattr(out, "buffer", None)
+    if buffer is not None:
+        buffer.write(data)
+        buffer.flush()
+    else:
+        out.write(data.decode(errors="replace"))
+        out.flush()
+
+
+async def prompt_until(
+    msg: str,
+    *,
+    private: bool = False,
+    seconds: float | None = None,
+    interrupt_input: Iterable[bytes] | None = None,
+    complete_input: Iterable[bytes] | None = None,
+) -> bytes:
+    """Show ``msg`` and read keys from the terminal, as ansible-core's ``prompt_until``.
+
+    Ends on Enter (or a ``complete_input`` key), returning what was typed before it;
+    at ``seconds`` returns what was typed so far.  The interrupt key (the terminal's
+    VINTR, Ctrl+C), or an ``interrupt_input`` key, raises `PromptInterrupt`.  Without
+    a terminal raises `PromptNoninteractive` before showing anything.  A prompt with
+    no ``seconds`` waits as long as the user takes (a person is its deadline; a
+    signal still ends the run).  The terminal's settings are restored however it
+    ends, also when the run is cancelled.  Callers hold `CONSOLE.prompting()`.
+    """
+    fd = _terminal_fd()
+    interrupts = tuple(interrupt_input) if interrupt_input is not None else None
+    completes = tuple(complete_input) if complete_input is not None else None
+    loop = asyncio.get_running_loop()
+    deadline = None if seconds is None else loop.time() + seconds
+    out = prompt_stream()
+    original = termios.tcgetattr(fd)
+    intr = original[6][termios.VINTR]
+    erase = original[6][termios.VERASE]
+    backspaces = {b"\x7f", b"\x08"} | ({erase} if isinstance(erase, bytes) else set())
+    keys: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 1024)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(fd)  # the terminal is gone: no more keys will come
+            keys.put_nowait(b"")
+        for index in range(len(data)):
+            keys.put_nowait(data[index : index + 1])
+
+    typed = b""
+    try:
+        # Raw before the prompt shows: a key pressed once it is visible is read by us,
+        # never echoed or turned into a signal by the terminal.
+        _raw(fd)
+        termios.tcflush(fd, termios.TCIFLUSH)  # keys pressed before the prompt do not count
+        loop.add_reader(fd, readable)
+        out.write(msg + "\n")
+        out.flush()
+        while True:
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                break
+            try:
+                key = await asyncio.wait_for(keys.get(), remaining)
+            except TimeoutError:
+                break
+            if not key:
+                break  # end of input
+            if (interrupts is None and key == intr) or (
+                interrupts is not None and key.lower() in interrupts
+            ):
+                out.write(_CLEAR_LINE)
+                out.flush()
+                raise PromptInterrupt("user interrupt")
+            if (completes is None and key in (b"\r", b"\n")) or (
+                completes is not None and key.lower() in completes
+            ):
+                out.write(_CLEAR_LINE)
+                out.flush()
+                break
+            if key in backspaces:
+                typed = typed[:-1]
+                out.write(_CLEAR_LINE)
+                if not private:
+                    _echo(out, typed)
+                out.flush()
+                continue
+            typed += key
+            if not private:
+                _echo(out, key)
+    finally:
+        loop.remove_reader(fd)
+        with contextlib.suppress(termios.error, OSError):
+            termios.tcsetattr(fd, termios.TCSADRAIN, original)
+    return typed
+
+
+__all__ = [
+    "CONSOLE",
+    "Console",
+    "Display",
+    "EventKind",
+    "PromptInterrupt",
+    "PromptNoninteractive",
+    "interactive",
+    "prompt_stream",
+    "prompt_until",
+]

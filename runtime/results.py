@@ -230,13 +230,48 @@ class PlayRecord:
         }
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunningJob:
+    """A job this run started and did not see end: it runs on after an interruption."""
+
+    host: str
+    jid: str
+    task: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"host": self.host, "jid": self.jid, "task": self.task}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Interruption:
+    """Why and where a run stopped early: the document's top-level ``interrupted`` key."""
+
+    reason: str
+    """The signal's name (``SIGINT``, ``SIGTERM``, ``SIGHUP``), or ``cancelled``."""
+    unfinished: tuple[tuple[str, str], ...] = ()
+    """(host, task name) of the tasks that were stopped before their result."""
+    running_jobs: tuple[RunningJob, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason,
+            "running_jobs": [job.to_json() for job in self.running_jobs],
+            "unfinished": [{"host": host, "task": task} for host, task in self.unfinished],
+        }
+
+
 class RunDocument:
-    """Builds the ``ansible.posix.json``-shaped document of a run."""
+    """Builds the ``ansible.posix.json``-shaped document of a run.
+
+    A run stopped by a signal adds one top-level key, ``interrupted`` (`Interruption`),
+    which a complete run never has.
+    """
 
     def __init__(self) -> None:
         self.plays: list[PlayRecord] = []
         self.stats: dict[str, HostStats] = {}
         self.custom_stats: dict[str, Any] = {}
+        self.interrupted: Interruption | None = None
         self._tasks: dict[str, TaskRecord] = {}
 
     @staticmethod
@@ -277,9 +312,12 @@ class RunDocument:
         return self.stats[host]
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "custom_stats": self.custom_stats,
             "global_custom_stats": {},
             "plays": [play.to_json() for play in self.plays],
             "stats": {host: stats.to_json() for host, stats in sorted(self.stats.items())},
         }
+        if self.interrupted is not None:
+            document["interrupted"] = self.interrupted.to_json()
+        return document

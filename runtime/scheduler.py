@@ -24,9 +24,9 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Awaitable, Generator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from playgraph.compiler.ir import BlockStep, Graph, Node, Play, Section, Step, iter_nodes
 
@@ -35,7 +35,9 @@ from .executor import Executor
 from .facts import gather_facts
 from .modules import builtin_name
 from .results import (
+    Interruption,
     Result,
+    RunningJob,
     censor,
     count,
     is_changed,
@@ -43,9 +45,29 @@ from .results import (
     is_skipped,
     is_unreachable,
 )
-from .tracing import EventKind
+from .tracing import Event, EventKind
 
 OrderKey = tuple[int, ...]
+T = TypeVar("T")
+
+CLEANUP_DEADLINE = 15.0
+"""How long a cancelled run waits for its hosts to stop their commands (each stop has
+deadlines of its own: SIGTERM, SIGKILL 2 s later, over ssh a channel to send them)."""
+
+
+async def _together(*work: Awaitable[T]) -> list[T]:
+    """``asyncio.gather``, except when cancelled: then it returns only once every child
+    has finished its own cleanup.  gather cancels its children but returns at the first
+    one that ends, and the run would close the ssh connections the others still need
+    to stop their commands.  (The children are not cancelled a second time: that
+    would cut short the cleanup they are awaiting.)"""
+    tasks = [asyncio.ensure_future(item) for item in work]
+    try:
+        return await asyncio.gather(*tasks)
+    except asyncio.CancelledError:
+        if tasks:
+            await asyncio.wait(tasks, timeout=CLEANUP_DEADLINE)
+        raise
 
 
 class _HostFailed(Exception):
@@ -77,10 +99,80 @@ class _Cursor:
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    """How a run ended: the exit code as ansible-playbook's (bit flags) and the document."""
+    """How a run ended: the exit code as ansible-playbook's (bit flags) and the document.
+
+    ``interrupted`` is set when the run was cancelled before its end (see `RunInterrupted`).
+    """
 
     exit_code: int
     document: dict[str, Any]
+    interrupted: Interruption | None = None
+
+
+class RunInterrupted(asyncio.CancelledError):
+    """The run's task was cancelled (the CLI cancels it on SIGINT/SIGTERM/SIGHUP).
+
+    By the time it is raised the blocking commands in flight were stopped (their
+    process groups, locally and over ssh), the connections closed, the document
+    marked ``interrupted`` and ``RUN_FINISHED`` emitted (so the recap is printed).
+    Jobs started with ``async`` run on: they are the user's background work and
+    ``outcome.interrupted.running_jobs`` names them.  Still a `CancelledError`, so
+    whoever cancels the run sees the cancellation they asked for.
+    """
+
+    def __init__(self, outcome: RunOutcome) -> None:
+        reason = outcome.interrupted.reason if outcome.interrupted else "cancelled"
+        super().__init__(reason)
+        self.outcome = outcome
+
+
+class _Progress:
+    """What is in flight, from the run's own events: the tasks started and not finished,
+    and the jobs launched and not seen to end (a polled task's end, or a join's
+    ``finished``); an interruption reports both."""
+
+    def __init__(self) -> None:
+        self.names: dict[tuple[str, str], str] = {}
+        self.in_flight: dict[tuple[str, str], str] = {}
+        self.jobs: dict[str, tuple[str, str, bool]] = {}
+        """jid -> (host, node id, polled)"""
+
+    def __call__(self, event: Event) -> None:
+        if event.node is None or event.host is None:
+            return
+        key = (event.node, event.host)
+        if event.kind is EventKind.NODE_STARTED:
+            name = event.data.get("name")
+            self.names[key] = name if isinstance(name, str) else event.node
+            self.in_flight[key] = self.names[key]
+        elif event.kind is EventKind.LAUNCHED:
+            jid = event.data.get("jid")
+            if isinstance(jid, str):
+                polled = int(event.data.get("poll", 0) or 0) > 0
+                self.jobs[jid] = (event.host, event.node, polled)
+        elif event.kind is EventKind.NODE_FINISHED:
+            self.in_flight.pop(key, None)
+            # A polled task's end is its jobs' end (finished, failed or stopped at the limit).
+            for jid in [j for j, (h, n, polled) in self.jobs.items() if polled and (n, h) == key]:
+                del self.jobs[jid]
+            result = event.data.get("result")
+            items = result.get("results") if isinstance(result, dict) else None
+            for one in [result, *(items if isinstance(items, list) else [])]:
+                if isinstance(one, dict) and one.get("finished") and "ansible_job_id" in one:
+                    self.jobs.pop(str(one["ansible_job_id"]), None)
+
+    def interruption(self, reason: str) -> Interruption:
+        running = tuple(
+            sorted(
+                (
+                    RunningJob(host=host, jid=jid, task=self.names.get((node, host), node))
+                    for jid, (host, node, _polled) in self.jobs.items()
+                ),
+                key=lambda job: (job.host, job.jid),
+            )
+        )
+        unfinished = tuple(sorted((host, name) for (_node, host), name in self.in_flight.items()))
+        return Interruption(reason=reason, unfinished=unfinished, running_jobs=running)
 
 
 class Scheduler:
@@ -94,24 +186,41 @@ class Scheduler:
         self._order: dict[str, OrderKey] = {}
         self._play_aborted = False
         self._break_run = False
+        self._progress = _Progress()
+        run.tracer.subscribe(self._progress)
 
     # ------------------------------------------------------------------ the run
 
     async def execute(self) -> RunOutcome:
+        """Run every play; a cancellation stops the run and raises `RunInterrupted`."""
         run = self.run
+        interruption: Interruption | None = None
         try:
             for play in self.graph.plays:
                 if not await self._play(play):
                     break
+        except asyncio.CancelledError as cancel:
+            # By now every task the cancellation reached has run its own cleanup:
+            # gather() returns only once its children are done, and a command that is
+            # cancelled stops its process group (locally and over ssh) before it returns.
+            reason = str(cancel.args[0]) if cancel.args and cancel.args[0] else "cancelled"
+            interruption = self._progress.interruption(reason)
+            run.document.end_play()
+            run.document.interrupted = interruption
         finally:
             await run.close()
-        run.emit(EventKind.RUN_FINISHED)
+        run.emit(EventKind.RUN_FINISHED, interrupted=interruption)
         failed = any(state.failed for state in run.states.values())
         unreachable = any(state.unreachable for state in run.states.values())
         # As ansible-playbook: an unreachable host wins over a failed one (its strategy
         # returns RUN_UNREACHABLE_HOSTS first), so the codes are 0, 2 or 4, never 6.
         code = 4 if unreachable else 2 if failed else 0
-        return RunOutcome(exit_code=code, document=run.document.to_json())
+        outcome = RunOutcome(
+            exit_code=code, document=run.document.to_json(), interrupted=interruption
+        )
+        if interruption is not None:
+            raise RunInterrupted(outcome)
+        return outcome
 
     async def _play(self, play: Play) -> bool:
         """Run one play; False when the run must stop (ansible-core's "break_play")."""
@@ -175,7 +284,9 @@ class Scheduler:
             )
             try:
                 with open(path, encoding="utf-8") as handle:
-                    data = yaml.safe_load(handle) or {}
+                    from .filters import load_vars_yaml
+
+                    data = load_vars_yaml(handle) or {}
             except (OSError, yaml.YAMLError):
                 continue
             if isinstance(data, dict):
@@ -238,7 +349,7 @@ class Scheduler:
             self._account(host, _GATHER, result)
             run.emit(EventKind.NODE_FINISHED, "gather_facts", host, result=result)
 
-        await asyncio.gather(*(one(h) for h in batch if run.state(h).active))
+        await _together(*(one(h) for h in batch if run.state(h).active))
 
     # ------------------------------------------------------------------ a section
 
@@ -249,7 +360,7 @@ class Scheduler:
         strategy = play.strategy or "linear"
         if strategy == "free":
             ready = self.run.rng.sample(list(cursors.values()), len(cursors))
-            await asyncio.gather(*(self._free(play, cursor) for cursor in ready))
+            await _together(*(self._free(play, cursor) for cursor in ready))
         else:
             await self._linear(play, cursors)
 
@@ -354,9 +465,9 @@ class Scheduler:
                 async with semaphore:
                     return await self.executor.run_node(node, host)
 
-            values = await asyncio.gather(*(bounded(h) for h in ready))
+            values = await _together(*(bounded(h) for h in ready))
         else:
-            values = await asyncio.gather(*(self.executor.run_node(node, h) for h in ready))
+            values = await _together(*(self.executor.run_node(node, h) for h in ready))
         results = {host: dict(zip(ready, values, strict=True))[host] for host in hosts}
         for host, result in results.items():
             self._after(play, node, host, result)
@@ -539,4 +650,4 @@ class _Gather:
 _GATHER = _Gather()
 
 
-__all__ = ["RunOutcome", "Scheduler"]
+__all__ = ["RunInterrupted", "RunOutcome", "Scheduler"]
