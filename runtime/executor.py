@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,7 +30,7 @@ from . import actions
 from . import config as _config
 from .connection.base import Become, Connection, ConnectionError
 from .context import RunContext
-from .jobs import JobError, new_jid
+from .jobs import RUN_ID, JobError, new_jid
 from .modules import ModuleFailure, TaskContext, builtin_name, get_module, module_names
 from .results import Result, is_failed, is_skipped, loop_aggregate, normalize, skipped
 from .templating import OMIT, TemplateError, mark_unsafe
@@ -199,7 +200,7 @@ class Executor:
                 extra["ansible_index_var"] = loop.index_var
             if loop.extended:
                 extra["ansible_loop"] = _loop_info(items, index)
-            item_vars = variables.child(extra)
+            item_vars = variables.child(extra, data=False)  # rendered items keep their trust
             result = await self._run_item(node, host, item_vars)
             result[loop.loop_var] = item
             result["ansible_loop_var"] = loop.loop_var
@@ -359,17 +360,21 @@ class Executor:
         if module is None:
             raise _Final(_failure(_unrunnable(node.action), node.span))
         delegate = self._delegate(node, variables) or host
-        conn = run.connection(delegate)
+        # A delegated task connects, and becomes, as its delegate's variables say.
         delegate_vars = (
-            variables if delegate == host else run.templar.lazy(run.host_layers(delegate, None))
+            variables
+            if delegate == host
+            else run.templar.lazy(run.connection_layers(delegate, node))
         )
+        settings = run.settings(delegate, node, delegate_vars)
+        conn = run.connect_with(settings)
         ctx = TaskContext(
             host=host,
             action=node.action,
             args=args,
             conn=conn,
             python=str(delegate_vars.get("ansible_python_interpreter") or "/usr/bin/python3"),
-            become=run.become(host, node, variables),
+            become=settings.become,
             check_mode=self._check_mode(node, variables),
             diff=bool(node.diff) if node.diff is not None else run.options.diff,
             environment=self._environment(node, variables),
@@ -450,7 +455,13 @@ class Executor:
     ) -> Result:
         run = self.run
         jid = new_jid()
-        spec = module.job(ctx, jid, float(limit))
+        spec = dataclasses.replace(
+            module.job(ctx, jid, float(limit)),
+            run_id=RUN_ID,
+            host=host,
+            task={"name": run.task_name(node, host), "id": node.id},
+            no_log=self._no_log(node, host),
+        )
         # Launching holds a fork; waiting does not (the deliberate "smart poll").
         async with run.forks:
             await ctx.conn.connect()
@@ -523,11 +534,13 @@ class Executor:
         if launch is not None:
             launch_vars = self.run.templar.lazy(self.run.host_layers(host, launch))
         delegate = self._delegate(context_node, launch_vars) or host
-        return (
-            self.run.connection(delegate),
-            self._async_dir(launch_vars),
-            self.run.become(host, context_node, launch_vars),
+        delegate_vars = (
+            launch_vars
+            if delegate == host
+            else self.run.templar.lazy(self.run.connection_layers(delegate, context_node))
         )
+        settings = self.run.settings(delegate, context_node, delegate_vars)
+        return (self.run.connect_with(settings), self._async_dir(launch_vars), settings.become)
 
     def _launch_node(self, node: Node) -> Node | None:
         if not isinstance(node, Join):

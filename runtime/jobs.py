@@ -8,17 +8,42 @@ and shapes records the way ansible-core's ``async_status`` does.
 One client per (event loop, target, user, async dir): every inventory host that
 maps to the same machine and user shares one supervisor and one stream, so a
 fan-out to 100 local hosts costs one socket, not 100 interpreters.
+
+Deadlines: every request has one — ``wait`` its timeout, ``kill`` the
+supervisor's kill grace, plus `request_grace` (6 s, or
+``$PLAYGRAPH_SUPERVISOR_GRACE`` seconds) for all of them.  A
+supervisor that misses it (stopped, stuck) fails the request with
+`SupervisorTimeout`, naming its pid and async dir, and the client is dropped,
+so the next call opens a new one instead of queueing behind it; a local
+supervisor seen stopped (SIGSTOP) fails the opening at once.  Its jobs' limits
+and records do not depend on it: the target's keeper holds them.
+
+Trust: a local supervisor is used only if its async dir, private dir and socket
+are this user's (and not writable by others) and the socket's peer is this
+user (``SO_PEERCRED``); its version (protocol and program hash) must be ours,
+else it is asked to exit and ours is started, adopting its jobs.
+
+Environment: a job started through a local socket gets the controller's own
+environment at the time of the request (sent with the job); one started
+through a ``client`` bridge gets the bridge's (its SSH or sudo session's).
+
+Big records: status files too big for one answer line come back as a marker
+and are read in pieces (``read``), so any output ansible-core would return
+(it does not cap it) is returned whole.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import os
 import secrets
+import socket
 import sys
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from functools import cache
@@ -31,9 +56,31 @@ from .target import supervisor as _target
 SUPERVISOR_PATH = Path(_target.__file__).resolve()
 """The supervisor script, run locally and shipped to remote targets."""
 
+SUPERVISOR_VERSION = _target.program_version(str(SUPERVISOR_PATH))
+"""The version a supervisor must report to be used (protocol and program hash)."""
+
 STREAM_LIMIT = _target.MAX_LINE
 START_TIMEOUT = 10.0
 """Seconds to wait for a freshly started supervisor to answer."""
+REQUEST_GRACE = 6.0
+"""Seconds a supervisor may take to answer a request beyond the request's own time.
+
+Longer than the run's grace past a job's limit (`RunOptions.grace`, 5 s), so a
+supervisor paused that long and resumed is waited for; short enough that when it
+never answers again every task still ends within a job's limit (1 s at least) +
+the run's grace of the moment it went silent."""
+
+RUN_ID = f"{socket.gethostname()}:{os.getpid()}:{int(time.time() * 1000)}"
+"""This controller process's run id, ``<hostname>:<pid>:<start ms>``, recorded with its jobs."""
+
+
+def request_grace() -> float:
+    """`REQUEST_GRACE`, or ``$PLAYGRAPH_SUPERVISOR_GRACE`` when set to a positive number."""
+    try:
+        value = float(os.environ.get("PLAYGRAPH_SUPERVISOR_GRACE", ""))
+    except ValueError:
+        return REQUEST_GRACE
+    return value if value > 0 else REQUEST_GRACE
 
 
 class JobError(Exception):
@@ -42,6 +89,14 @@ class JobError(Exception):
 
 class SupervisorLost(JobError):
     """The stream to the supervisor closed; requests in flight have no answer."""
+
+
+class SupervisorTimeout(JobError):
+    """The supervisor did not answer within its deadline (stopped or stuck)."""
+
+
+class UntrustedSupervisor(JobError):
+    """The async dir, private dir or socket is not this user's alone."""
 
 
 # --------------------------------------------------------------------------- records
@@ -90,8 +145,10 @@ def status_record(
 
     ``raw`` is the file's content: parsed, as text, or None when the file is
     absent.  Mirrors ansible-core's action plugin (a pre-filled skeleton) and
-    module (``finished`` added to a bare module result, an unparsable file read
-    as "still running"), with ``*_lines`` derived as the action layer does.
+    module (``finished`` added to a bare module result), with ``*_lines``
+    derived as the action layer does.  A damaged file (empty, not JSON, not an
+    object) is a finished, failed job whose ``msg`` names the file and the
+    damage (ansible-core would say "running" forever).
     ``started``/``finished`` are booleans, as ansible-core 2.19 returns them (so
     ``until: job.finished`` is a boolean conditional); 0/1 in old job files are read too.
     """
@@ -118,20 +175,20 @@ def status_record(
         if isinstance(raw, Mapping):
             data = dict(raw)
         else:
-            try:
-                parsed = json.loads(raw)
-            except ValueError:
-                parsed = None
-            data = parsed if isinstance(parsed, dict) else None
-        if data is None:
-            # A file that does not parse yet is taken as "still running".
+            text = raw.encode() if isinstance(raw, str) else bytes(raw)
+            damage = _target.damage_of(text)
+            # Records are written whole (tmp + rename, by us and by ansible-core's
+            # wrapper): one that does not parse is damaged, not half-written.
             data = {
-                "results_file": results_file,
+                "failed": True,
+                "msg": f"the job's status file {results_file} is damaged: {damage}",
                 "ansible_job_id": jid,
                 "started": True,
-                "finished": False,
+                "finished": True,
             }
-        elif "started" not in data:
+            if damage is None:
+                data = json.loads(text)
+        if "started" not in data:
             # A bare module result: the job is over.
             data["finished"] = True
             data["ansible_job_id"] = jid
@@ -161,6 +218,10 @@ def spec_to_wire(spec: JobSpec) -> dict[str, Any]:
         "stdin_b64": base64.b64encode(spec.stdin).decode() if spec.stdin is not None else None,
         "result": spec.result,
         "module": spec.module,
+        "run_id": spec.run_id,
+        "host": spec.host,
+        "task": dict(spec.task) if spec.task is not None else None,
+        "no_log": spec.no_log,
     }
 
 
@@ -183,7 +244,9 @@ class SupervisorClient:
 
     A reader task routes each response line to the future of its request.
     ``async_dir`` is the supervisor's expanded directory (status files live
-    there), learnt from the ``ping``/``hello`` when the stream was opened.
+    there) and ``pid`` its process id, learnt from the ``hello`` when the
+    stream was opened.  ``send_env``: send this process's environment with each
+    job (a direct local connection; a bridge has sent its own in its hello).
     """
 
     def __init__(
@@ -192,9 +255,18 @@ class SupervisorClient:
         writer: StreamSink,
         *,
         async_dir: str = "",
+        hello: Mapping[str, Any] | None = None,
+        send_env: bool = False,
         on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.async_dir = async_dir
+        self.pid: int | None = None
+        if hello is not None:
+            self.async_dir = str(hello.get("async_dir") or async_dir)
+            pid = hello.get("pid")
+            self.pid = pid if isinstance(pid, int) else None
+        self.send_env = send_env
+        self.grace = request_grace()
         self._reader = reader
         self._writer = writer
         self._on_close = on_close
@@ -211,6 +283,11 @@ class SupervisorClient:
 
     def results_file(self, jid: str) -> str:
         return os.path.join(self.async_dir, jid)
+
+    def describe(self) -> str:
+        """``the job supervisor (pid N) for DIR``, for messages."""
+        pid = f" (pid {self.pid})" if self.pid is not None else ""
+        return f"the job supervisor{pid} for {self.async_dir or 'its async dir'}"
 
     async def _read_loop(self) -> None:
         reason = "the supervisor closed the connection"
@@ -239,14 +316,31 @@ class SupervisorClient:
             reason = "the client was closed"
             raise
         finally:
-            self._lost = reason
+            if self._lost is None:
+                self._lost = reason
             pending, self._pending = self._pending, {}
             for fut in pending.values():
                 if not fut.done():
-                    fut.set_exception(SupervisorLost(reason))
+                    fut.set_exception(SupervisorLost(self._lost))
 
-    async def request(self, op: str, **fields: Any) -> Any:
-        """Send one request and wait for its response's ``result``."""
+    def _abandon(self, reason: str) -> None:
+        """Give up on a supervisor that missed a deadline: every request still
+        waiting fails now, and the cache opens a new client on the next call."""
+        if self._lost is None:
+            self._lost = reason
+        pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(SupervisorTimeout(reason))
+        self._reader_task.cancel()
+
+    async def request(self, op: str, *, seconds: float = 0.0, **fields: Any) -> Any:
+        """Send one request and wait for its response's ``result``.
+
+        ``seconds`` is how long the request itself may take (a ``wait``'s
+        timeout); the supervisor gets `request_grace` more, then
+        `SupervisorTimeout`.
+        """
         if self._closed:
             raise SupervisorLost("the client was closed")
         if self._lost is not None:
@@ -255,15 +349,35 @@ class SupervisorClient:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
         line = json.dumps({"id": rid, "op": op, **fields}).encode() + b"\n"
-        try:
+        limit = seconds + self.grace
+
+        async def exchange() -> Any:
             async with self._write_lock:
                 self._writer.write(line)
                 await self._writer.drain()
             return await fut
+
+        try:
+            return await asyncio.wait_for(exchange(), limit)
+        except TimeoutError:
+            reason = (
+                f"{self.describe()} did not answer {op!r} within {limit:.0f} s:"
+                " it is stopped or stuck"
+            )
+            self._abandon(reason)
+            raise SupervisorTimeout(reason) from None
         except (ConnectionError, BrokenPipeError) as exc:
             raise SupervisorLost(f"lost the supervisor connection: {exc}") from exc
         finally:
             self._pending.pop(rid, None)
+
+    async def hello(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("hello", version=SUPERVISOR_VERSION)
+        if isinstance(result.get("async_dir"), str):
+            self.async_dir = result["async_dir"]
+        if isinstance(result.get("pid"), int):
+            self.pid = result["pid"]
+        return result
 
     async def ping(self) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("ping")
@@ -273,22 +387,63 @@ class SupervisorClient:
 
     async def start(self, spec: JobSpec) -> dict[str, Any]:
         """Start a job; returns once its running record is on disk."""
-        result: dict[str, Any] = await self.request("start", job=spec_to_wire(spec))
+        job = spec_to_wire(spec)
+        if self.send_env:
+            job["env_base"] = dict(os.environ)
+        result: dict[str, Any] = await self.request("start", job=job)
         return result
 
+    async def _whole(self, raws: dict[str, Any]) -> dict[str, Any]:
+        """Read back the records the supervisor sent as ``["oversize", size, inode]``."""
+        for jid, raw in raws.items():
+            if isinstance(raw, list) and raw[:1] == ["oversize"]:
+                raws[jid] = await self._read_file(jid)
+        return raws
+
+    async def _read_file(self, jid: str) -> Any:
+        """A status file read in pieces; parsed like the supervisor's ``status`` does."""
+        for _ in range(3):
+            data = bytearray()
+            inode: Any = None
+            while True:
+                try:
+                    piece = await self.request(
+                        "read", jid=jid, offset=len(data), length=_target.READ_CHUNK
+                    )
+                except JobError as error:
+                    if "no status file" in str(error):
+                        return None
+                    raise
+                if inode is not None and piece.get("inode") != inode:
+                    break  # replaced while we read: start again
+                inode = piece.get("inode")
+                chunk = base64.b64decode(piece.get("data", ""))
+                data += chunk
+                if not chunk or len(data) >= int(piece.get("size", 0)):
+                    raw = bytes(data)
+                    return (
+                        json.loads(raw)
+                        if _target.damage_of(raw) is None
+                        else raw.decode("utf-8", "replace")
+                    )
+        raise JobError(f"the status file of {jid} kept changing while it was read")
+
     async def status(self, jids: Sequence[str]) -> dict[str, Any]:
-        """Each job's status file content (dict), raw text if unparsable, None if absent."""
+        """Each job's status file content (dict), raw text if damaged, None if absent."""
         result: dict[str, Any] = await self.request("status", jids=list(jids))
-        return result
+        return await self._whole(result)
 
     async def wait(self, jids: Sequence[str], timeout: float) -> dict[str, Any]:
         """Like `status`, answered as soon as any job ends, at the latest after ``timeout``."""
-        result: dict[str, Any] = await self.request("wait", jids=list(jids), timeout=timeout)
-        return result
+        result: dict[str, Any] = await self.request(
+            "wait", seconds=timeout, jids=list(jids), timeout=timeout
+        )
+        return await self._whole(result)
 
     async def kill(self, jid: str) -> Any:
         """Terminate a job's process group; its final record (None for an unknown jid)."""
-        return await self.request("kill", jid=jid)
+        raw = await self.request("kill", seconds=_target.TERM_GRACE, jid=jid)
+        return (await self._whole({jid: raw}))[jid]
 
     async def list_jobs(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.request("list")
@@ -397,12 +552,38 @@ def supervisor_argv(*args: str, python: str | None = None) -> list[str]:
 
 
 async def open_unix(sock_path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect to a supervisor's socket: ours (file and peer), or `JobError`."""
+    try:
+        _target.check_private(sock_path, "supervisor socket", follow=False, kind="socket")
+    except _target.UnsafePath as exc:
+        raise UntrustedSupervisor(str(exc)) from None
     address, fd = _target.socket_address(sock_path)
     try:
-        return await asyncio.open_unix_connection(address, limit=STREAM_LIMIT)
+        reader, writer = await asyncio.open_unix_connection(address, limit=STREAM_LIMIT)
     finally:
         if fd is not None:
             os.close(fd)
+    sock = writer.get_extra_info("socket")
+    cred = _target.peer_cred(sock) if sock is not None else None
+    if cred is not None and cred[1] != os.geteuid():
+        writer.close()
+        raise UntrustedSupervisor(
+            f"refusing the supervisor socket {sock_path}: its peer (pid {cred[0]}) is uid"
+            f" {cred[1]}, not this user (uid {os.geteuid()})"
+        )
+    return reader, writer
+
+
+def _check_dirs(root: str) -> None:
+    """An existing async dir (and private dir) must be this user's and private."""
+    priv = _target.private_dir(root)
+    try:
+        if os.path.exists(root):
+            _target.check_private(root, "async dir")
+        if os.path.lexists(priv):
+            _target.check_private(priv, "private dir", follow=False)
+    except _target.UnsafePath as exc:
+        raise UntrustedSupervisor(str(exc)) from None
 
 
 async def _spawn_serve(root: str, idle_exit: float | None) -> None:
@@ -416,34 +597,85 @@ async def _spawn_serve(root: str, idle_exit: float | None) -> None:
         stderr=asyncio.subprocess.PIPE,
     )
     # The launcher exits as soon as the daemon has forked away.
-    _, err = await proc.communicate()
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), START_TIMEOUT)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise JobError(f"could not start the job supervisor for {root}: no answer") from None
     if proc.returncode != 0:
         detail = err.decode(errors="replace").strip() or f"exit status {proc.returncode}"
+        detail = detail.removeprefix("playgraph supervisor: ")
         raise JobError(f"could not start the job supervisor for {root}: {detail}")
 
 
+async def _retire(client: SupervisorClient, root: str, deadline: float) -> None:
+    """Ask a supervisor of another version to exit; wait (bounded) until its lock is free."""
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(JobError):
+        await client.shutdown()
+    await client.close()
+    lock = os.path.join(_target.private_dir(root), _target.LOCK_NAME)
+    while _target.lock_held(lock):
+        if loop.time() > deadline:
+            raise JobError(
+                f"{client.describe()} is another playgraph version and does not exit;"
+                f" stop it (kill {client.pid}) and retry"
+            )
+        await asyncio.sleep(0.02)
+
+
 async def _open_local(root: str, idle_exit: float | None) -> SupervisorClient:
+    _check_dirs(root)
     sock_path = os.path.join(_target.private_dir(root), _target.SOCK_NAME)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + START_TIMEOUT
     spawned_at: float | None = None
     delay = 0.002
+    lock = os.path.join(_target.private_dir(root), _target.LOCK_NAME)
     while True:
+        pid = _target.lock_pid(_target.private_dir(root))
+        if pid is not None and _target.process_stopped(pid) and _target.lock_held(lock):
+            # The kernel would queue our connection and hello: nothing answers
+            # until it is resumed, so say it now instead of at the deadline.
+            raise SupervisorTimeout(
+                f"the job supervisor (pid {pid}) for {root} is stopped (SIGSTOP?):"
+                " it does not answer"
+            )
         client: SupervisorClient | None = None
         try:
             reader, writer = await open_unix(sock_path)
-            client = SupervisorClient(reader, writer, async_dir=root)
+            sock = writer.get_extra_info("socket")
+            cred = _target.peer_cred(sock) if sock is not None else None
+            client = SupervisorClient(reader, writer, async_dir=root, send_env=True)
+            client.pid = cred[0] if cred is not None else None
             # A connection can be accepted by a supervisor that is just exiting
-            # (idle); only an answered ping counts.
-            await asyncio.wait_for(client.ping(), timeout=START_TIMEOUT)
-            return client
-        except (OSError, JobError, TimeoutError) as exc:
-            error: BaseException = exc
+            # (idle); only an answered hello counts.
+            info = await client.hello()
+            if info.get("version") == SUPERVISOR_VERSION:
+                return client
+            await _retire(client, root, deadline)
+            spawned_at = None
+            error: BaseException = JobError(f"replaced version {info.get('version')}")
+        except SupervisorTimeout:
+            # It holds the socket but does not answer: stopped or stuck.  Waiting
+            # longer would only hang the run.
+            assert client is not None
+            await client.close()
+            raise
+        except UntrustedSupervisor:
+            raise
+        except (OSError, JobError) as exc:
+            error = exc
             if client is not None:
                 await client.close()
         now = loop.time()
         if now > deadline:
-            raise JobError(f"the job supervisor for {root} does not answer on {sock_path}: {error}")
+            pid = _target.lock_pid(_target.private_dir(root))
+            who = f" (pid {pid})" if pid is not None and _target.pid_alive(pid) else ""
+            raise JobError(
+                f"the job supervisor{who} for {root} does not answer on {sock_path}: {error}"
+            )
         # Start one when none answers; again if a start seems to have been lost
         # (e.g. it lost the lock to a supervisor that was exiting).
         if spawned_at is None or now - spawned_at > 1.0:

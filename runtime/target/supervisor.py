@@ -8,52 +8,110 @@ Usage::
 
     python3 -E -S supervisor.py serve  --async-dir DIR [--idle-exit SECONDS] [--foreground]
     python3 -E -S supervisor.py client --async-dir DIR [--idle-exit SECONDS]
+    python3 -E -S supervisor.py keep   --async-dir DIR
 
 ``serve`` daemonizes, takes an exclusive ``flock`` on
 ``DIR/.playgraph/supervisor.lock`` (so only one supervisor serves a directory)
 and answers newline-delimited JSON on the unix socket
 ``DIR/.playgraph/supervisor.sock``.  ``client`` bridges stdin/stdout to that
-socket, starting the daemon first when none answers; it first prints one line
-``{"hello": {"version": 1, "async_dir": "<expanded DIR>"}}``.  The bridge is how
-SSH and ``become`` reach the supervisor; a local controller uses the socket.
+socket, starting the daemon first when none answers (or replacing one of
+another version, see below); it first prints one line
+``{"hello": {"version": V, "async_dir": "<expanded DIR>", "pid": P}}``.  The
+bridge is how SSH and ``become`` reach the supervisor; a local controller uses
+the socket.
 
 ``~`` in DIR is expanded with this process's ``$HOME`` (``os.path.expanduser``),
 as ansible-core's async_wrapper does.
+
+Trust: DIR and DIR/.playgraph must be owned by this user and not writable by
+group or others, and the socket's peer (``SO_PEERCRED``) must be this user, on
+both sides; anything else is refused with a one-line error.
+
+Versions: ``version`` is ``<PROTOCOL_VERSION>.<sha256 of this file>`` (see
+`program_version`).  A client that finds a supervisor of another version asks
+it to ``shutdown`` (its jobs keep running, their limits held by the
+keeper) and starts its own, which adopts them.
 
 Protocol: a request is ``{"id": ID, "op": OP, ...}``; the response echoes the
 id, ``{"id": ID, "result": ...}`` or ``{"id": ID, "error": "message"}``.
 Requests on one stream may overlap (a ``wait`` does not hold up later
 requests); answers still owed when a client half-closes are sent.
 
-* ``start {job}`` — job: ``jid, limit, argv | shell, executable, env, cwd,
-  stdin_b64, result ("command" | "json"), module``.  Result:
+* ``hello {version, env?}`` — ``{pid, version, async_dir, python}``.  ``env``
+  is the caller's environment (the bridge's, i.e. its SSH or sudo session's):
+  it becomes the base environment of the jobs this connection starts.
+* ``start {job}`` — job: ``jid, limit, argv | shell, executable, env,
+  env_base?, cwd, stdin_b64, result ("command" | "json"), module, run_id?,
+  host?, task?``.  A job's environment is ``env_base`` (the requester's own
+  environment, sent by a local controller) or else the connection's hello
+  ``env``, updated with ``env``; never the supervisor's own.  It is passed to
+  the job only, never written to a file or an argv.  Result:
   ``{jid, pid, pgid, start, results_file}``, sent once ``DIR/<jid>`` holds the
   running record.
-* ``status {jids}`` — ``{jid: record | null | "unparsable text"}`` read from the
-  status files (the durable truth), null when a file is absent.
+* ``status {jids}`` — ``{jid: value}`` read from the status files (the durable
+  truth): the record (an object); null when the file is absent; the file's text
+  when it is damaged (empty, not JSON, or JSON that is not an object); or
+  ``["oversize", size, inode]`` when the file does not fit the answer's budget
+  (`INLINE_MAX` for all its files together): read it with ``read``.
+* ``read {jid, offset, length}`` — ``{data: base64, size, inode}``, a piece of
+  the status file (at most `READ_CHUNK` bytes), for records too big for one line.
 * ``wait {jids, timeout}`` — the same map, sent as soon as any of the jobs has
   finished (or is absent), at the latest after ``timeout`` seconds.
 * ``kill {jid}`` — SIGTERM the job's process group, SIGKILL 2 s later; result
-  is the job's final record (null for an unknown jid).
+  is the job's final record, as in ``status`` (null for an unknown jid).
 * ``list`` — every job: sidecar metadata with ``state`` (status files of other
-  tools' jobs too, marked ``foreign``).
+  tools' jobs too, marked ``foreign``; ``damaged`` says why a status file
+  cannot be read).
 * ``cleanup {jid}`` — remove ``DIR/<jid>`` (and the sidecar once the job has
   ended); never kills.  ``{erased: bool, path}``.
 * ``ping`` — ``{pong, pid, version, async_dir, python, running}``.
 * ``shutdown`` — the supervisor exits; jobs keep running and are adopted by the
   next supervisor.
 
+Limits without a supervisor: a *keeper* process (``keep``, started by the
+supervisor, in its own session, one per async dir thanks to the flock on
+``DIR/.playgraph/keeper.lock``) reads the sidecars and holds every job's limit
+while no supervisor does (it was killed or is stopped): `KEEPER_LAG` after a
+deadline it sends the group SIGTERM, SIGKILL `TERM_GRACE` later, and writes the
+timeout record; a job that ended and has no final record `KEEPER_SETTLE` later
+is finished by the keeper from its rc and output files.  It exits once no job
+has run for `KEEPER_LINGER` seconds; the next start brings it back.  One process
+per directory, not one per job: a fan-out of 100 jobs costs no extra process.
+
+Exactly one final record: whoever finishes a job (a supervisor, its successor,
+the keeper) first *claims* it by linking the record's file to
+``DIR/.playgraph/<jid>.final`` (``link`` fails if it exists), then publishes
+the claim as the status file; a later finisher finds the claim and keeps it.
+So a job the keeper killed while the supervisor was stopped stays "Timeout
+exceeded", never "job lost".  A job whose process ended without an rc at or
+after its deadline timed out; before it, it was lost (killed by someone else).
+
+Starts are idempotent: the sidecar and the running record are written before
+the job is spawned, so a supervisor killed mid-start leaves a job its successor
+adopts (found by its wrapper's command line) or reports as never started, and a
+controller that lost the answer sees the status file and does not start it
+again; a repeated ``start`` of a jid from the same run answers with the job.
+
+Disk full: a record that cannot be written (ENOSPC) is retried once the job's
+output files are removed, then written in place as a short failure naming the
+cause; a job that ends while the async dir's filesystem is full is failed with
+a message saying so (its output may be cut short).  No ``.tmp`` is left behind.
+
 Layout under DIR (mode 0700)::
 
     DIR/<jid>                    Ansible's status file (running record, then the result)
-    DIR/<jid>.tmp                transient: every write is tmp + rename
+    DIR/<jid>.<n>.tmp            transient: every write is tmp + rename (or link + rename)
     DIR/.playgraph/supervisor.lock   flock + the daemon's pid
     DIR/.playgraph/supervisor.sock   the unix socket
     DIR/.playgraph/supervisor.log    start/stop/adopt events and internal errors
+    DIR/.playgraph/keeper.lock   flock of the keeper
     DIR/.playgraph/<jid>.json    sidecar: pid, pgid, start, limit, deadline, module,
-                                 cmd, state (running/finished/timeout/killed/lost)
+                                 cmd, state (running/finished/timeout/killed/lost),
+                                 run_id, host, task (who started it), watchdog
+                                 (the keeper's pid when the job started)
     DIR/.playgraph/<jid>.out/.err/.in   the job's stdout/stderr/stdin while it runs
     DIR/.playgraph/<jid>.rc      the command's exit status, written by the job's wrapper
+    DIR/.playgraph/<jid>.final   the claimed final record (same file as DIR/<jid>)
 """
 
 from __future__ import annotations
@@ -64,6 +122,8 @@ import contextlib
 import datetime
 import errno
 import fcntl
+import hashlib
+import itertools
 import json
 import math
 import os
@@ -71,6 +131,8 @@ import re
 import shutil
 import signal
 import socket
+import stat
+import struct
 import subprocess
 import sys
 import threading
@@ -79,7 +141,7 @@ import traceback
 from collections.abc import Callable
 from typing import IO, Any, ClassVar
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 PRIVATE_DIR = ".playgraph"
 LOCK_NAME = "supervisor.lock"
 SOCK_NAME = "supervisor.sock"
@@ -90,11 +152,31 @@ TERM_GRACE = 2.0
 ADOPT_POLL = 0.2
 """Liveness poll for adopted jobs, which are not our children (no SIGCHLD)."""
 MAX_LINE = 64 * 1024 * 1024
+INLINE_MAX = 1024 * 1024
+"""Bytes of status files one answer carries inline; bigger ones are read in pieces."""
+READ_CHUNK = 4 * 1024 * 1024
+"""Largest piece a ``read`` answers (base64 keeps it well under MAX_LINE)."""
+HELLO_TIMEOUT = 10.0
+"""Seconds the bridge waits for a supervisor's hello (a stopped one never answers)."""
 MAX_WAIT = 24 * 3600.0
 FOREIGN_POLL = 0.2
 HALF_CLOSE_LINGER = 300.0
 """How long answers still owed to a client that closed its side are kept coming."""
 LOG_MAX = 1024 * 1024
+KEEPER_LOCK = "keeper.lock"
+FINAL_EXT = ".final"
+KEEPER_TICK = 0.5
+"""The keeper's longest sleep: how late it notices a job that ended."""
+KEEPER_LAG = 0.2
+"""How long after a deadline the keeper steps in (a live supervisor acts at it)."""
+KEEPER_SETTLE = 0.5
+"""How long a job may stay ended without a final record before the keeper writes it."""
+KEEPER_LINGER = 2.0
+"""How long the keeper stays with no job to keep."""
+KEEPER_SEARCH = 1.0
+"""How old a sidecar without a pid must be before the keeper looks for its process."""
+DISK_WATCH = 0.25
+"""While jobs run, how often the supervisor looks whether the disk is full."""
 
 RUNNING = "running"
 FINISHED = "finished"
@@ -118,6 +200,9 @@ LOST_MSG = "job lost: its process ended without a status (killed outside the sup
 # before Python 3.13.)
 WRAPPER = 'cd -- "$1" || exit 125; shift; "$@"; printf "%s\\n" "$?" >"$0"'
 
+KEEPER_PATH = "/usr/local/bin:/usr/bin:/bin"
+"""The keeper's whole environment (it runs no shell, but a sane PATH costs nothing)."""
+
 # Python ignores these; a job must start with the defaults (as Popen's
 # restore_signals does).
 _DEFAULT_SIGNALS = tuple(
@@ -130,6 +215,48 @@ _JID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 
 class RequestError(Exception):
     """A request the supervisor refuses; its message goes back as ``error``."""
+
+
+class StorageError(RequestError):
+    """A file could not be written (e.g. ENOSPC); the message names the file and the cause."""
+
+    def __init__(self, path: str, exc: OSError) -> None:
+        super().__init__(f"cannot write {path}: {describe_oserror(exc)}")
+        self.errno = exc.errno
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            FULL_SEEN[0] = time.time()
+
+
+FULL_SEEN = [0.0]
+"""When a write of this process last failed for want of space (epoch seconds)."""
+
+
+class UnsafePath(OSError):
+    """A directory, file or socket that another user could control."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unsafe path"
+
+
+def describe_oserror(exc: OSError) -> str:
+    """``No space left on device (ENOSPC)``: the reason and the errno's name."""
+    if exc.errno is None:
+        return str(exc)
+    name = errno.errorcode.get(exc.errno, str(exc.errno))
+    return f"{exc.strerror or os.strerror(exc.errno)} ({name})"
+
+
+_VERSIONS: dict[str, str] = {}
+
+
+def program_version(path: str | None = None) -> str:
+    """``<PROTOCOL_VERSION>.<sha256 of the program, 16 hex>``: two builds of the
+    supervisor (shipped by content hash) never take each other for the same."""
+    path = path or os.path.abspath(__file__)
+    if path not in _VERSIONS:
+        with open(path, "rb") as f:
+            _VERSIONS[path] = f"{PROTOCOL_VERSION}.{hashlib.sha256(f.read()).hexdigest()[:16]}"
+    return _VERSIONS[path]
 
 
 # --------------------------------------------------------------------------- paths
@@ -145,16 +272,75 @@ def private_dir(root: str) -> str:
 
 
 def ensure_dirs(root: str) -> str:
-    """Create DIR and DIR/.playgraph (0700); return the private dir."""
+    """Create DIR and DIR/.playgraph (0700); return the private dir.
+
+    Both must be this user's and not writable by others (`check_private`):
+    another user's directory could hold their socket, forged status files, or
+    read our jobs' output.
+    """
     priv = private_dir(root)
     for path in (root, priv):
         with contextlib.suppress(FileExistsError):
             os.makedirs(path, mode=0o700)
         if not os.path.isdir(path):
             raise OSError(errno.ENOTDIR, "not a directory", path)
+    check_private(root, "async dir")
     # makedirs' mode is filtered by the umask; the job files are private.
-    os.chmod(priv, 0o700)
+    st = os.lstat(priv)
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid():
+        os.chmod(priv, 0o700)
+    check_private(priv, "private dir", follow=False)
     return priv
+
+
+def check_private(path: str, what: str, *, follow: bool = True, kind: str = "dir") -> None:
+    """Refuse ``path`` unless it is this user's and not group/world-writable."""
+    st = os.stat(path) if follow else os.lstat(path)
+    uid = os.geteuid()
+    want = stat.S_ISSOCK if kind == "socket" else stat.S_ISDIR
+    if not want(st.st_mode):
+        raise UnsafePath(
+            f"refusing {what} {path}: not a {'socket' if kind == 'socket' else 'directory'}"
+        )
+    if st.st_uid != uid:
+        raise UnsafePath(
+            f"refusing {what} {path}: owned by uid {st.st_uid}, not by this user (uid {uid})"
+        )
+    if kind == "dir" and st.st_mode & 0o022:
+        raise UnsafePath(
+            f"refusing {what} {path}: writable by group or others"
+            f" (mode {stat.S_IMODE(st.st_mode):04o})"
+        )
+
+
+def peer_cred(sock: socket.socket) -> tuple[int, int] | None:
+    """(pid, uid) of a unix socket's peer; None where SO_PEERCRED is missing."""
+    opt = getattr(socket, "SO_PEERCRED", None)
+    if opt is None:
+        return None
+    size = struct.calcsize("3i")
+    pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, opt, size))
+    return pid, uid
+
+
+def check_env(env: Any, what: str) -> dict[str, str]:
+    """An environment from a request, refused (not crashed on) when a name or value is bad."""
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+    ):
+        raise RequestError(f"{what} must map strings to strings")
+    for key, value in env.items():
+        if not key or "=" in key or "\0" in key:
+            raise RequestError(f"{what}: invalid environment variable name {key!r}")
+        if "\0" in value:
+            raise RequestError(f"{what}: the value of {key} contains a NUL byte")
+    return dict(env)
+
+
+def check_text(values: list[str], what: str) -> None:
+    """NUL cannot be passed to a program (execve cuts strings there): refuse it clearly."""
+    if any("\0" in value for value in values):
+        raise RequestError(f"{what} contains a NUL byte")
 
 
 def check_jid(jid: Any) -> str:
@@ -178,12 +364,80 @@ def socket_address(sock_path: str) -> tuple[str, int | None]:
 
 
 def write_json_atomic(path: str, data: Any) -> None:
-    """Write JSON to ``path.tmp`` and rename it over ``path``: readers never see half a file."""
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(data))
-    os.rename(tmp, path)
+    """Write JSON to ``path.tmp`` and rename it over ``path``: readers never see half a file.
+
+    Raises `StorageError` (naming the file and e.g. ENOSPC); the tmp file is removed.
+    """
+    tmp = tmp_name(path)
+    text = json.dumps(data)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.rename(tmp, path)
+        except BaseException:
+            _unlink(tmp)
+            raise
+    except OSError as exc:
+        raise StorageError(path, exc) from exc
+
+
+_TMP_IDS = itertools.count()
+_TMP_RE = re.compile(r"\.(\d+)-\d+\.tmp$")
+
+
+def tmp_name(path: str) -> str:
+    """``path.<pid>-<n>.tmp``: unique per writer, so two processes (a supervisor and
+    the keeper) or two threads writing one file never share a half-written tmp."""
+    return f"{path}.{os.getpid()}-{next(_TMP_IDS)}.tmp"
+
+
+def write_json_in_place(path: str, data: Any) -> None:
+    """Overwrite an existing small file without allocating a new one: the last
+    resort on a full disk (not atomic, so only for a short record)."""
+    raw = json.dumps(data).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.pwrite(fd, raw, 0)
+            os.ftruncate(fd, len(raw))
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise StorageError(path, exc) from exc
+
+
+def fs_full(path: str) -> bool:
+    """Whether the filesystem holding ``path`` has no block left for us."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail == 0
+
+
+def damage_of(raw: bytes) -> str | None:
+    """Why a status file's content is not a record (None when it is one)."""
+    if not raw.strip():
+        return "it is empty"
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        return f"it is not valid JSON ({exc})"
+    if not isinstance(data, dict):
+        return f"it holds a JSON {_json_kind(data)}, not an object"
+    return None
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool) or value is None:
+        return "literal"
+    return "number"
 
 
 def _create(path: str) -> IO[bytes]:
@@ -333,6 +587,14 @@ def become_subreaper() -> None:
 # --------------------------------------------------------------------------- results
 
 
+def timeout_record(pid: int | None) -> dict[str, Any]:
+    return {"msg": TIMEOUT_MSG, "failed": True, "child_pid": pid}
+
+
+def running_record(jid: str) -> dict[str, Any]:
+    return {"started": True, "finished": False, "ansible_job_id": jid}
+
+
 def fmt_time(epoch: float) -> str:
     return datetime.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S.%f")
 
@@ -420,6 +682,267 @@ def json_result(cmd: Any, jid: str, out: bytes, err: bytes) -> dict[str, Any]:
     return result
 
 
+# --------------------------------------------------------------------------- final records
+
+
+def claim_path(root: str, jid: str) -> str:
+    return os.path.join(private_dir(root), jid + FINAL_EXT)
+
+
+def record_state(record: dict[str, Any]) -> str:
+    """The sidecar state a final record stands for."""
+    if record.get("msg") == TIMEOUT_MSG and "child_pid" in record:
+        return TIMEOUT
+    if record.get("killed"):
+        return KILLED
+    msg = str(record.get("msg") or "")
+    if msg == LOST_MSG or msg.startswith("the job's exit status could not be recorded"):
+        return LOST
+    return FINISHED
+
+
+def publish(root: str, jid: str) -> None:
+    """Make the claimed record (``<jid>.final``) the status file: link + rename."""
+    claim, status = claim_path(root, jid), os.path.join(root, jid)
+    with contextlib.suppress(OSError):
+        if os.stat(claim).st_ino == os.stat(status).st_ino:
+            return  # published already (rename of a file onto itself is a no-op)
+    tmp = tmp_name(status)
+    try:
+        os.link(claim, tmp)
+        os.rename(tmp, status)
+    except OSError as exc:
+        raise StorageError(status, exc) from exc
+    finally:
+        _unlink(tmp)
+
+
+def claimed(root: str, jid: str) -> dict[str, Any] | None:
+    """The job's final record if someone has claimed it (published again, in case its
+    claimer died in between), else None.  ``{}``: claimed, but written in place."""
+    try:
+        with open(claim_path(root, jid), "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return {}
+    if not raw:
+        return {}
+    with contextlib.suppress(StorageError):
+        publish(root, jid)
+    data = json.loads(raw) if damage_of(raw) is None else {}
+    return data if isinstance(data, dict) else {}
+
+
+def claim_and_publish(root: str, jid: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Write ``record`` as the job's final record unless another finisher has: the
+    record in force.  `StorageError` when ours cannot be written (e.g. ENOSPC)."""
+    existing = claimed(root, jid)
+    if existing is not None:
+        return existing
+    claim = claim_path(root, jid)
+    tmp = tmp_name(claim)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            _write_all(fd, json.dumps(record).encode())
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, claim)  # the claim: fails if another finisher was first
+        except FileExistsError:
+            return claimed(root, jid) or record
+    except OSError as exc:
+        raise StorageError(claim, exc) from exc
+    finally:
+        _unlink(tmp)
+    try:
+        publish(root, jid)
+    except StorageError:
+        # The claim is ours and whole; only the status file's new name did not fit.
+        write_json_in_place(os.path.join(root, jid), record)
+    return record
+
+
+def settle(
+    root: str, jid: str, record: dict[str, Any], rc: int | None, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """`claim_and_publish`, whatever the disk says: the full record; else again once
+    the job's scratch files are gone; else a short failure; else that failure in
+    the running record's place, so the job never stays "running" with no cause given."""
+    try:
+        return claim_and_publish(root, jid, record)
+    except StorageError as exc:
+        first = exc
+    log(f"writing the record of {jid} failed: {first}")
+    for ext in (".out", ".err", ".in"):
+        _unlink(os.path.join(private_dir(root), jid + ext))
+    with contextlib.suppress(StorageError):
+        return claim_and_publish(root, jid, record)
+    short = {
+        "failed": True,
+        "changed": False,
+        "rc": rc,
+        "msg": f"the job ended but its result could not be written: {first}",
+    }
+    with contextlib.suppress(StorageError):
+        return claim_and_publish(root, jid, short)
+    try:  # an empty claim needs no data block
+        os.close(os.open(claim_path(root, jid), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return claimed(root, jid) or short
+    except OSError:
+        pass  # not even an inode: write anyway
+    try:
+        write_json_in_place(os.path.join(root, jid), short)
+    except StorageError as exc:
+        log(f"could not write any record for {jid}: {exc}")
+        raise
+    return short
+
+
+def decide_record(
+    root: str, meta: dict[str, Any], terminating: str | None, full_seen: float
+) -> tuple[dict[str, Any], int | None, float]:
+    """The final record of a job whose process has ended, from its files: (record, rc, end).
+
+    ``full_seen``: when the async dir's filesystem was last seen full; a job that
+    ran since may have lost output, and fails saying so.
+    """
+    jid = meta["jid"]
+    priv = private_dir(root)
+    rc_path = os.path.join(priv, jid + ".rc")
+    end = time.time()
+    rc = read_rc(rc_path)
+    # Before its output files are read (and removed): a job that ended on a
+    # full disk, or ran while it was full (our writes failed, or we saw it),
+    # probably lost output (its writes failed with ENOSPC).
+    full = fs_full(priv) or max(full_seen, FULL_SEEN[0]) >= float(meta.get("start") or 0)
+    unwritten = False
+    with contextlib.suppress(OSError):
+        # The wrapper got to make its rc file (the command had ended) but could not
+        # write the status into it: no space left for it.
+        unwritten = rc is None and os.path.getsize(rc_path) == 0
+    # An rc file means the wrapper saw the command end before any signal got
+    # to it: a real result, even if a timeout or kill was on its way.
+    if rc is not None:
+        with contextlib.suppress(OSError):
+            end = os.stat(rc_path).st_mtime
+        out = _read_file(os.path.join(priv, jid + ".out"))
+        err = _read_file(os.path.join(priv, jid + ".err"))
+        if meta.get("result") == "json":
+            record = json_result(meta.get("cmd"), jid, out, err)
+        else:
+            record = command_result(meta.get("cmd"), rc, out, err, meta["start"], end)
+        if full:
+            record["failed"] = True
+            record["msg"] = (
+                f"the async dir's filesystem ({root}) was full while the job ran: No space"
+                " left on device (ENOSPC); the job's output may be incomplete"
+            )
+        return record, rc, end
+    pid = meta.get("pid")
+    if terminating == "kill":
+        return {"failed": True, "killed": True, "msg": KILLED_MSG, "child_pid": pid}, None, end
+    if terminating == "unstarted":
+        who = meta.get("supervisor_pid")
+        return (
+            {
+                "failed": True,
+                "changed": False,
+                "msg": f"the job supervisor (pid {who}) for {root} was killed while starting"
+                " this job; it never ran",
+            },
+            None,
+            end,
+        )
+    # Its group ended at or after its deadline: the limit (ours, a predecessor's or
+    # the keeper's) ended it, even if whoever sees it now did not send the signal.
+    timed_out = terminating == "timeout" or end >= float(meta.get("deadline") or math.inf)
+    if timed_out and not unwritten:
+        return timeout_record(pid), None, end
+    if full or unwritten:
+        # The wrapper could not write the rc file either.
+        msg = (
+            "the job's exit status could not be recorded: the async dir's filesystem"
+            f" ({root}) is full: No space left on device (ENOSPC)"
+        )
+        return {"failed": True, "msg": msg}, None, end
+    return {"failed": True, "msg": LOST_MSG}, None, end
+
+
+def finish_job(
+    root: str,
+    meta: dict[str, Any],
+    terminating: str | None,
+    full_seen: float,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Finish a job whose process has ended: its final record (ours, or the one
+    another finisher claimed first), its sidecar's state, no scratch files left.
+    ``meta`` (the sidecar) is updated in place; returns the record in force."""
+    jid = meta["jid"]
+    record = claimed(root, jid)
+    rc: int | None = None
+    end = time.time()
+    if record is None:
+        mine, rc, end = decide_record(root, meta, terminating, full_seen)
+        record = settle(root, jid, mine, rc, log)
+        if record is not mine:
+            rc = None
+    if rc is None and isinstance(record.get("rc"), int):
+        rc = record["rc"]
+    meta.update(state=record_state(record), end=meta.get("end") or end, rc=rc)
+    try:
+        write_json_atomic(os.path.join(private_dir(root), jid + ".json"), meta)
+    except StorageError as exc:
+        log(f"could not update the sidecar of {jid}: {exc}")
+    for ext in (".out", ".err", ".rc", ".in"):
+        _unlink(os.path.join(private_dir(root), jid + ext))
+    return record
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
+def find_wrapper(rc_path: str) -> int | None:
+    """The live job wrapper whose rc file is ``rc_path`` (its first argument), by
+    its command line: a supervisor killed between spawning a job and recording
+    its pid left only this to find it by (Linux; None elsewhere)."""
+    needle = b"\0" + os.fsencode(rc_path) + b"\0"
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if needle in cmdline and cmdline.startswith(b"/bin/sh\0-c\0") and pid_alive(int(entry)):
+            return int(entry)
+    return None
+
+
+def process_stopped(pid: int) -> bool:
+    """Whether ``pid`` is stopped (SIGSTOP, a debugger): it answers nothing until resumed."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] in (b"T", b"t")
+
+
 # --------------------------------------------------------------------------- daemon
 
 
@@ -457,7 +980,14 @@ class Supervisor:
         self.adopt_handle: asyncio.TimerHandle | None = None
         self.pending_kills: dict[int, asyncio.TimerHandle] = {}
         """SIGKILLs due TERM_GRACE after a SIGTERM, by process group."""
+        self.keeper_pid: int | None = None
+        self.keeper_spawned = -math.inf
+        self.full_seen = 0.0
+        """When the async dir's filesystem was last seen full (epoch seconds)."""
+        self.disk_handle: asyncio.TimerHandle | None = None
         self.home = os.path.expanduser("~")
+        self.version = program_version()
+        self.uid = os.geteuid()
 
     # ----------------------------------------------------------------- paths
 
@@ -488,11 +1018,15 @@ class Supervisor:
         sock_path = os.path.join(self.priv, SOCK_NAME)
         _unlink(sock_path)  # stale socket of a dead supervisor; we hold the lock
         address, fd = socket_address(sock_path)
+        # Born private (no window at the umask's mode before the chmod); the
+        # jobs keep the umask we were started with.
+        umask = os.umask(0o077)
         try:
             server = await asyncio.start_unix_server(
                 self.serve_client, path=address, limit=MAX_LINE
             )
         finally:
+            os.umask(umask)
             if fd is not None:
                 os.close(fd)
         os.chmod(sock_path, 0o600)
@@ -580,48 +1114,19 @@ class Supervisor:
             self.touch()
 
     def write_final(self, job: Job) -> None:
-        """Write the job's final record.  Runs in a worker thread."""
-        meta, jid = job.meta, job.jid
-        rc_path = self.scratch(jid, ".rc")
-        rc: int | None = None
-        end = time.time()
-        rc = read_rc(rc_path)
-        if rc is not None:
-            with contextlib.suppress(OSError):
-                end = os.stat(rc_path).st_mtime
-        # An rc file means the wrapper saw the command end before any signal got
-        # to it: a real result, even if a timeout or kill was on its way.
-        if rc is not None:
-            out = self._read_scratch(jid, ".out")
-            err = self._read_scratch(jid, ".err")
-            if meta.get("result") == "json":
-                record = json_result(meta.get("cmd"), jid, out, err)
-            else:
-                record = command_result(meta.get("cmd"), rc, out, err, meta["start"], end)
-            state = FINISHED
-        elif job.terminating == "kill":
-            record = {"failed": True, "killed": True, "msg": KILLED_MSG, "child_pid": job.pid}
-            state = KILLED
-        elif job.terminating == "timeout" or (
-            job.adopted and time.time() >= meta.get("deadline", math.inf)
-        ):
-            record = {"msg": TIMEOUT_MSG, "failed": True, "child_pid": job.pid}
-            state = TIMEOUT
-        else:
-            record = {"failed": True, "msg": LOST_MSG}
-            state = LOST
-        write_json_atomic(self.status_path(jid), record)
-        meta.update(state=state, end=end, rc=rc)
-        write_json_atomic(self.scratch(jid, ".json"), meta)
-        for ext in (".out", ".err", ".rc", ".in"):
-            _unlink(self.scratch(jid, ext))
+        """Write the job's final record (or keep the one the keeper or a predecessor
+        claimed first).  Runs in a worker thread."""
+        finish_job(self.root, job.meta, job.terminating, self.full_seen, self.log)
 
-    def _read_scratch(self, jid: str, ext: str) -> bytes:
-        try:
-            with open(self.scratch(jid, ext), "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            return b""
+    def watch_disk(self) -> None:
+        """While jobs run, note when the disk is full: a job that ran then may have
+        lost output even if space is freed before it ends."""
+        self.disk_handle = None
+        if not self.jobs or self.stopped.done():
+            return
+        if fs_full(self.priv):
+            self.full_seen = time.time()
+        self.disk_handle = self.loop.call_later(DISK_WATCH, self.watch_disk)
 
     # ----------------------------------------------------------------- limits
 
@@ -638,8 +1143,8 @@ class Supervisor:
         # Recorded before the signal, so a successor supervisor knows why the job died.
         try:
             write_json_atomic(self.scratch(job.jid, ".json"), job.meta)
-        except OSError:
-            self.log(f"could not update sidecar of {job.jid}")
+        except StorageError as exc:
+            self.log(f"could not update the sidecar of {job.jid}: {exc}")
         pgid = job.pid
         killpg(pgid, signal.SIGTERM)
         self.pending_kills[pgid] = self.loop.call_later(TERM_GRACE, self.kill_group, pgid)
@@ -656,6 +1161,9 @@ class Supervisor:
             names = os.listdir(self.priv)
         except OSError:
             return
+        self.sweep_tmp(self.priv, names)
+        with contextlib.suppress(OSError):
+            self.sweep_tmp(self.root, os.listdir(self.root))
         for name in sorted(names):
             if not name.endswith(".json"):
                 continue
@@ -664,7 +1172,17 @@ class Supervisor:
                 continue
             job = Job(meta, adopted=True)
             self.jobs[job.jid] = job
-            finished = read_rc(self.scratch(job.jid, ".rc")) is not None
+            rc_path = self.scratch(job.jid, ".rc")
+            finished = read_rc(rc_path) is not None
+            if job.pid is None and not finished:
+                # Its supervisor was killed while starting it: running, or never spawned.
+                job.pid = find_wrapper(rc_path)
+                if job.pid is None:
+                    job.terminating = "unstarted"
+                else:
+                    meta.update(pid=job.pid, pgid=job.pid)
+                    with contextlib.suppress(StorageError):
+                        write_json_atomic(self.scratch(job.jid, ".json"), meta)
             if finished or not (job.pid and pid_alive(job.pid)):
                 self.on_exit(job)
                 continue
@@ -683,6 +1201,16 @@ class Supervisor:
             self.log(f"adopted {job.jid} (pid {job.pid}, {remaining:.3f} s left)")
         if self.adopted:
             self.adopt_handle = self.loop.call_later(ADOPT_POLL, self.poll_adopted)
+            self.ensure_keeper()
+            self.watch_disk()
+
+    def sweep_tmp(self, folder: str, names: list[str]) -> None:
+        """Remove the tmp files (`tmp_name`) of writers that died mid-write (a killed
+        supervisor or keeper): a live writer's are its own business."""
+        for name in names:
+            match = _TMP_RE.search(name)
+            if match and int(match.group(1)) != os.getpid() and not pid_alive(int(match.group(1))):
+                _unlink(os.path.join(folder, name))
 
     def poll_adopted(self) -> None:
         # Adopted wrappers are not our children: no SIGCHLD, so look.
@@ -702,7 +1230,17 @@ class Supervisor:
         self.clients += 1
         self.touch()
         tasks: set[asyncio.Task[None]] = set()
+        session: dict[str, Any] = {}
         try:
+            sock = writer.get_extra_info("socket")
+            cred = peer_cred(sock) if sock is not None else None
+            if cred is not None and cred[1] != self.uid:
+                # Another user must neither start jobs as us nor read our results.
+                self.log(f"refused a client of uid {cred[1]} (pid {cred[0]})")
+                self.send(
+                    writer, {"id": None, "error": f"refused: uid {cred[1]} is not uid {self.uid}"}
+                )
+                return
             while True:
                 try:
                     line = await reader.readline()
@@ -714,7 +1252,7 @@ class Supervisor:
                 if not line:
                     break
                 if line.strip():
-                    self.dispatch(line, writer, tasks)
+                    self.dispatch(line, writer, tasks, session)
         finally:
             # A client that only half-closed (a bridge whose stdin ended) is still
             # owed its answers: let pending waits and kills finish, within reason.
@@ -732,7 +1270,11 @@ class Supervisor:
         writer.write(json.dumps(msg).encode() + b"\n")
 
     def dispatch(
-        self, line: bytes, writer: asyncio.StreamWriter, tasks: set[asyncio.Task[None]]
+        self,
+        line: bytes,
+        writer: asyncio.StreamWriter,
+        tasks: set[asyncio.Task[None]],
+        session: dict[str, Any],
     ) -> None:
         rid: Any = None
         try:
@@ -745,7 +1287,7 @@ class Supervisor:
             async_op = self.ASYNC_OPS.get(op) if isinstance(op, str) else None
             if sync_op is not None:
                 # Quick ops run inline: in order, and never half-done by a disconnect.
-                self.send(writer, {"id": rid, "result": sync_op(self, req)})
+                self.send(writer, {"id": rid, "result": sync_op(self, req, session)})
                 return
             if async_op is None:
                 raise RequestError(f"unknown op: {op!r}")
@@ -756,19 +1298,20 @@ class Supervisor:
             self.log(f"request failed:\n{traceback.format_exc()}")
             self.send(writer, {"id": rid, "error": f"internal error: {_error_text(exc)}"})
             return
-        task = self.loop.create_task(self.run_async(async_op, req, rid, writer))
+        task = self.loop.create_task(self.run_async(async_op, req, session, rid, writer))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
     async def run_async(
         self,
-        handler: Callable[[Supervisor, dict[str, Any]], Any],
+        handler: Callable[[Supervisor, dict[str, Any], dict[str, Any]], Any],
         req: dict[str, Any],
+        session: dict[str, Any],
         rid: Any,
         writer: asyncio.StreamWriter,
     ) -> None:
         try:
-            result = await handler(self, req)
+            result = await handler(self, req, session)
             msg: dict[str, Any] = {"id": rid, "result": result}
         except asyncio.CancelledError:
             raise
@@ -785,7 +1328,18 @@ class Supervisor:
 
     # -- start
 
-    def op_start(self, req: dict[str, Any]) -> dict[str, Any]:
+    def op_hello(self, req: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
+        env = req.get("env")
+        if env is not None:
+            session["env"] = check_env(env, "env")
+        return {
+            "pid": os.getpid(),
+            "version": self.version,
+            "async_dir": self.root,
+            "python": sys.version.split()[0],
+        }
+
+    def op_start(self, req: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
         spec = req.get("job")
         if not isinstance(spec, dict):
             raise RequestError("start needs a job object")
@@ -798,16 +1352,21 @@ class Supervisor:
         argv, shell = spec.get("argv"), spec.get("shell")
         if (argv is None) == (shell is None):
             raise RequestError("exactly one of argv and shell")
-        env = dict(os.environ)
-        extra_env = spec.get("env") or {}
-        if not isinstance(extra_env, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in extra_env.items()
-        ):
-            raise RequestError("env must map strings to strings")
-        env.update(extra_env)
+        # The requester's environment, never ours: a supervisor outlives the run
+        # that started it, and the next run's PATH, credentials... are its own.
+        base = spec.get("env_base")
+        if base is None:
+            base = session.get("env")
+        if base is None:
+            raise RequestError(
+                "start needs the caller's environment: env_base, or a hello with env first"
+            )
+        env = check_env(base, "env_base")
+        env.update(check_env(spec.get("env") or {}, "env"))
         if argv is not None:
             if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
                 raise RequestError("argv must be a non-empty list of strings")
+            check_text(argv, "argv")
             cmd: Any = list(argv)
             # Resolve the program here so sh runs it as a program, never as one of
             # its builtins (argv ["exit", "3"] must not end the wrapper).
@@ -818,6 +1377,8 @@ class Supervisor:
         else:
             if not isinstance(shell, str):
                 raise RequestError("shell must be a string")
+            check_text([shell], "the command")
+            check_text([spec.get("executable") or ""], "executable")
             program = ""
             cmd = shell
             args = [spec.get("executable") or "/bin/sh", "-c", shell]
@@ -825,21 +1386,32 @@ class Supervisor:
         if result_mode not in ("command", "json"):
             raise RequestError("result must be 'command' or 'json'")
         # A relative cwd is taken from the home directory, where a login would start.
-        cwd = os.path.join(self.home, os.path.expanduser(spec.get("cwd") or self.home))
-        if (
-            jid in self.jobs
-            or os.path.lexists(self.status_path(jid))
-            or os.path.lexists(self.scratch(jid, ".json"))
+        raw_cwd = spec.get("cwd") or self.home
+        if not isinstance(raw_cwd, str):
+            raise RequestError("cwd must be a string")
+        check_text([raw_cwd], "chdir")
+        cwd = os.path.join(self.home, os.path.expanduser(raw_cwd))
+        origin = {key: spec.get(key) for key in ("run_id", "host")}
+        for key, value in origin.items():
+            if value is not None and not isinstance(value, str):
+                raise RequestError(f"{key} must be a string")
+        task = spec.get("task")
+        if task is not None and not (
+            isinstance(task, dict) and all(isinstance(v, str) for v in task.values())
         ):
-            raise RequestError(f"job {jid} already exists")
+            raise RequestError("task must map strings to strings")
+        existing = self.existing_job(jid, origin["run_id"])
+        if existing is not None:
+            return existing
 
+        start = time.time()
         meta: dict[str, Any] = {
             "jid": jid,
             "pid": None,
             "pgid": None,
-            "start": 0.0,
+            "start": start,
             "limit": limit,
-            "deadline": 0.0,
+            "deadline": start + limit,
             "module": str(spec.get("module") or "command"),
             "cmd": cmd,
             "result": result_mode,
@@ -849,7 +1421,24 @@ class Supervisor:
             "end": None,
             "rc": None,
             "supervisor_pid": os.getpid(),
+            "run_id": origin["run_id"],
+            "host": origin["host"],
+            "task": task,
+            "no_log": spec.get("no_log") is True,
+            "watchdog": None,
         }
+        sidecar = self.scratch(jid, ".json")
+        # The records come before the process: if we are killed from here on, a
+        # successor finds the job (and adopts it, or says it never ran), and a
+        # controller that lost our answer sees it started and never starts it twice.
+        try:
+            write_json_atomic(sidecar, meta)
+            write_json_atomic(self.status_path(jid), running_record(jid))
+        except StorageError as exc:
+            self.note_storage_error(exc)
+            _unlink(sidecar)
+            _unlink(self.status_path(jid))
+            raise
         files = contextlib.ExitStack()
         try:
             stdin_b64 = spec.get("stdin_b64")
@@ -861,8 +1450,6 @@ class Supervisor:
             stdin = files.enter_context(open(stdin_path, "rb"))  # noqa: SIM115 - ExitStack closes
             stdout = files.enter_context(_create(self.scratch(jid, ".out")))
             stderr = files.enter_context(_create(self.scratch(jid, ".err")))
-            start = time.time()
-            t0 = self.loop.time()
             if not os.path.isdir(cwd):
                 raise _StartFailed(f"Unable to change directory before execution: {cwd}")
             if program is None or (program and not os.path.exists(os.path.join(cwd, program))):
@@ -871,6 +1458,8 @@ class Supervisor:
                     f"[Errno 2] No such file or directory: {args[0]!r}", rc=errno.ENOENT
                 )
             argv_sh = ["/bin/sh", "-c", WRAPPER, self.scratch(jid, ".rc"), cwd, *args]
+            start = time.time()
+            t0 = self.loop.time()
             try:
                 pid, proc = spawn(argv_sh, env, stdin, stdout, stderr)
             except OSError as exc:
@@ -878,22 +1467,22 @@ class Supervisor:
         except _StartFailed as exc:
             # Like a module that fails at once: the job "started" and its record says why.
             now = time.time()
-            meta.update(start=now, deadline=now, state=FINISHED, end=now)
-            write_json_atomic(self.scratch(jid, ".json"), meta)
-            write_json_atomic(
-                self.status_path(jid),
-                {
-                    "failed": True,
-                    "changed": False,
-                    "rc": exc.rc,
-                    "cmd": cmd,
-                    "msg": str(exc),
-                    "stdout": "",
-                    "stderr": "",
-                },
-            )
+            meta.update(deadline=now, end=now)
             for ext in (".out", ".err", ".in"):
                 _unlink(self.scratch(jid, ext))
+            record = {
+                "failed": True,
+                "changed": False,
+                "rc": exc.rc,
+                "cmd": cmd,
+                "msg": str(exc),
+                "stdout": "",
+                "stderr": "",
+            }
+            settle(self.root, jid, record, exc.rc, self.log)
+            meta.update(state=FINISHED)
+            with contextlib.suppress(StorageError):
+                write_json_atomic(sidecar, meta)
             return {
                 "jid": jid,
                 "pid": None,
@@ -901,9 +1490,16 @@ class Supervisor:
                 "start": now,
                 "results_file": self.status_path(jid),
             }
-        except BaseException:
-            for ext in (".out", ".err", ".in"):
+        except BaseException as exc:
+            # Nothing ran: no trace of the job is left.
+            for ext in (".out", ".err", ".in", ".json"):
                 _unlink(self.scratch(jid, ext))
+            _unlink(self.status_path(jid))
+            if isinstance(exc, OSError):
+                # Its scratch files could not be made (ENOSPC, EDQUOT...): say which and why.
+                error = StorageError(self.priv, exc)
+                self.note_storage_error(error)
+                raise error from exc
             raise
         finally:
             files.close()  # the child has its copies
@@ -914,34 +1510,116 @@ class Supervisor:
         self.jobs[jid] = job
         self.by_pid[pid] = job
         job.deadline_handle = self.loop.call_at(t0 + limit, self.on_deadline, job)
+        self.ensure_keeper()
+        meta["watchdog"] = self.keeper_pid
         try:
-            # Sidecar first: if we die right after, a successor can still adopt the job.
-            write_json_atomic(self.scratch(jid, ".json"), meta)
-            write_json_atomic(
-                self.status_path(jid), {"started": True, "finished": False, "ansible_job_id": jid}
-            )
-        except OSError:
-            # No record, no job: one nobody could ever see must not run on.
-            killpg(pid, signal.SIGKILL)
-            job.deadline_handle.cancel()
-            del self.jobs[jid]
-            self.by_pid.pop(pid, None)
-            for ext in (".json", ".out", ".err", ".in"):
-                _unlink(self.scratch(jid, ext))
-            raise
+            write_json_atomic(sidecar, meta)
+        except StorageError as exc:
+            # We hold its limit; only the keeper (if we die) cannot see its pid.
+            self.note_storage_error(exc)
+            self.log(f"could not record the pid of {jid}: {exc}")
+        if self.disk_handle is None:
+            self.watch_disk()
         self.touch()
+        return self.start_answer(job)
+
+    def start_answer(self, job: Job) -> dict[str, Any]:
         return {
-            "jid": jid,
-            "pid": pid,
-            "pgid": pid,
-            "start": start,
-            "results_file": self.status_path(jid),
+            "jid": job.jid,
+            "pid": job.pid,
+            "pgid": job.pid,
+            "start": job.meta.get("start"),
+            "results_file": self.status_path(job.jid),
         }
+
+    def existing_job(self, jid: str, run_id: Any) -> dict[str, Any] | None:
+        """A second ``start`` of a jid: the job itself when the same run started it
+        (a controller that lost our first answer asks again), else a refusal."""
+        job = self.jobs.get(jid)
+        meta = job.meta if job is not None else read_json(self.scratch(jid, ".json"))
+        if meta is None and not os.path.lexists(self.status_path(jid)):
+            return None
+        if isinstance(meta, dict) and run_id is not None and meta.get("run_id") == run_id:
+            return {
+                "jid": jid,
+                "pid": meta.get("pid"),
+                "pgid": meta.get("pgid"),
+                "start": meta.get("start"),
+                "results_file": self.status_path(jid),
+                "existing": True,
+            }
+        raise RequestError(f"job {jid} already exists")
+
+    def note_storage_error(self, exc: StorageError) -> None:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            self.full_seen = time.time()
+
+    def ensure_keeper(self) -> None:
+        """Start the keeper unless one holds its lock (or ours is just starting)."""
+        lock = os.path.join(self.priv, KEEPER_LOCK)
+        if lock_held(lock):
+            if self.keeper_pid is None or not pid_alive(self.keeper_pid):
+                self.keeper_pid = lock_pid(self.priv, KEEPER_LOCK)
+            return
+        now = self.loop.time()
+        if (
+            now - self.keeper_spawned < 1.0
+            and self.keeper_pid is not None
+            and pid_alive(self.keeper_pid)
+        ):
+            return  # started a moment ago and not locked yet
+        argv = [sys.executable, "-E", "-S", os.path.abspath(__file__), "keep"]
+        argv += ["--async-dir", self.root]
+        try:
+            with open(os.devnull, "r+b") as null:
+                self.keeper_pid, _proc = spawn(argv, {"PATH": KEEPER_PATH}, null, null, null)
+        except OSError as exc:
+            # We still enforce the limits while we live; say that nothing else will.
+            self.log(f"could not start the keeper: {exc}")
+            return
+        self.keeper_spawned = now
 
     # -- status / wait
 
-    def read_status(self, jid: str) -> Any:
-        return read_json(self.status_path(jid))
+    def read_status(self, jid: str, budget: list[int] | None = None) -> Any:
+        """A status file as the protocol sends it: the record, None when absent,
+        the text when damaged, ``["oversize", size, inode]`` past the ``budget``."""
+        path = self.status_path(jid)
+        try:
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                left = budget[0] if budget is not None else INLINE_MAX
+                if st.st_size > left:
+                    return ["oversize", st.st_size, st.st_ino]
+                raw = f.read()
+        except FileNotFoundError:
+            return None
+        if budget is not None:
+            budget[0] -= len(raw)
+        if damage_of(raw) is None:
+            return json.loads(raw)
+        return decode(raw)
+
+    def op_read(self, req: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
+        jid = check_jid(req.get("jid"))
+        offset, length = req.get("offset"), req.get("length")
+        if not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (offset, length)
+        ):
+            raise RequestError("offset and length must be non-negative integers")
+        assert isinstance(offset, int) and isinstance(length, int)
+        try:
+            with open(self.status_path(jid), "rb") as f:
+                st = os.fstat(f.fileno())
+                f.seek(offset)
+                data = f.read(min(length, READ_CHUNK))
+        except FileNotFoundError:
+            raise RequestError(f"job {jid} has no status file") from None
+        return {
+            "data": base64.b64encode(data).decode(),
+            "size": st.st_size,
+            "inode": st.st_ino,
+        }
 
     def jids_arg(self, req: dict[str, Any]) -> list[str]:
         jids = req.get("jids")
@@ -949,8 +1627,9 @@ class Supervisor:
             raise RequestError("jids must be a list")
         return [check_jid(j) for j in jids]
 
-    def op_status(self, req: dict[str, Any]) -> dict[str, Any]:
-        return {jid: self.read_status(jid) for jid in self.jids_arg(req)}
+    def op_status(self, req: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
+        budget = [INLINE_MAX]
+        return {jid: self.read_status(jid, budget) for jid in self.jids_arg(req)}
 
     def is_done(self, jid: str) -> bool:
         """Finished for a waiter: absent, or a record that is not a running record."""
@@ -961,14 +1640,14 @@ class Supervisor:
             return True
         return not (isinstance(rec, dict) and "started" in rec and not rec.get("finished"))
 
-    async def op_wait(self, req: dict[str, Any]) -> dict[str, Any]:
+    async def op_wait(self, req: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
         jids = self.jids_arg(req)
         timeout = req.get("timeout", 0)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
             raise RequestError("timeout must be a non-negative number")
         timeout = min(float(timeout), MAX_WAIT)
         if not jids or any(self.is_done(j) for j in jids):
-            return self.op_status(req)
+            return self.op_status(req, session)
         fut: asyncio.Future[None] = self.loop.create_future()
         mine = [self.jobs[j] for j in jids if j in self.jobs]
         for job in mine:
@@ -996,11 +1675,11 @@ class Supervisor:
             for job in mine:
                 if fut in job.waiters:
                     job.waiters.remove(fut)
-        return self.op_status(req)
+        return self.op_status(req, session)
 
     # -- kill / list / cleanup / ping / shutdown
 
-    async def op_kill(self, req: dict[str, Any]) -> Any:
+    async def op_kill(self, req: dict[str, Any], session: dict[str, Any]) -> Any:
         jid = check_jid(req.get("jid"))
         job = self.jobs.get(jid)
         if job is None:
@@ -1014,7 +1693,7 @@ class Supervisor:
         await fut
         return self.read_status(jid)
 
-    def op_list(self, req: dict[str, Any]) -> list[dict[str, Any]]:
+    def op_list(self, req: dict[str, Any], session: dict[str, Any]) -> list[dict[str, Any]]:
         jobs: dict[str, dict[str, Any]] = {}
         for name in os.listdir(self.priv):
             if name.endswith(".json"):
@@ -1031,43 +1710,56 @@ class Supervisor:
             rec = self.read_status(name)
             running = isinstance(rec, dict) and "started" in rec and not rec.get("finished")
             jobs[name] = {"jid": name, "state": RUNNING if running else FINISHED, "foreign": True}
+        for jid, meta in jobs.items():
+            damage = None if jid in self.jobs else self.damage(jid)
+            if damage is not None:
+                meta["damaged"] = f"the status file {self.status_path(jid)} is damaged: {damage}"
         return sorted(jobs.values(), key=lambda m: (m.get("start") or 0, m["jid"]))
 
-    def op_cleanup(self, req: dict[str, Any]) -> dict[str, Any]:
+    def damage(self, jid: str) -> str | None:
+        """Why the job's status file is not a record (None: fine, absent, or too big to look)."""
+        value = self.read_status(jid)
+        if isinstance(value, str):
+            return damage_of(value.encode("utf-8", "replace"))
+        return None
+
+    def op_cleanup(self, req: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
         jid = check_jid(req.get("jid"))
         path = self.status_path(jid)
         erased = _unlink(path)
         if jid not in self.jobs:
             # A running job keeps its sidecar: a successor must still adopt it.
             # (Its record is written again when it ends, as with ansible-core.)
-            for ext in (".json", ".out", ".err", ".rc", ".in"):
+            for ext in (".json", ".out", ".err", ".rc", ".in", FINAL_EXT):
                 _unlink(self.scratch(jid, ext))
         return {"erased": erased, "path": path}
 
-    def op_ping(self, req: dict[str, Any]) -> dict[str, Any]:
+    def op_ping(self, req: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
         return {
             "pong": True,
             "pid": os.getpid(),
-            "version": PROTOCOL_VERSION,
+            "version": self.version,
             "async_dir": self.root,
             "python": sys.version.split()[0],
             "running": len(self.jobs),
         }
 
-    def op_shutdown(self, req: dict[str, Any]) -> dict[str, Any]:
+    def op_shutdown(self, req: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
         # Answer first; stopping is scheduled so the reply is written.
         self.loop.call_soon(self.stop)
         return {"stopping": True, "running": len(self.jobs)}
 
-    SYNC_OPS: ClassVar[dict[str, Callable[[Supervisor, dict[str, Any]], Any]]] = {
+    SYNC_OPS: ClassVar[dict[str, Callable[[Supervisor, dict[str, Any], dict[str, Any]], Any]]] = {
+        "hello": op_hello,
         "start": op_start,
+        "read": op_read,
         "status": op_status,
         "list": op_list,
         "cleanup": op_cleanup,
         "ping": op_ping,
         "shutdown": op_shutdown,
     }
-    ASYNC_OPS: ClassVar[dict[str, Callable[[Supervisor, dict[str, Any]], Any]]] = {
+    ASYNC_OPS: ClassVar[dict[str, Callable[[Supervisor, dict[str, Any], dict[str, Any]], Any]]] = {
         "wait": op_wait,
         "kill": op_kill,
     }
@@ -1090,6 +1782,194 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, RequestError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+# --------------------------------------------------------------------------- keeper
+
+
+class _Kept:
+    """A job the keeper watches."""
+
+    def __init__(self, meta: dict[str, Any], pid: int | None = None) -> None:
+        self.meta = meta
+        self.jid: str = meta["jid"]
+        self.pid: int = meta["pid"] if pid is None else pid
+        """0: none is known (it ended before it was found)."""
+        self.term_at: float | None = None
+        """When the keeper sent the group SIGTERM (it ran past its deadline)."""
+        self.ended_at: float | None = None
+        """When the keeper first saw it ended with no final record."""
+
+
+class Keeper:
+    """Holds the jobs' limits and finishes their records while no supervisor does.
+
+    It learns the jobs from their sidecars (a job is visible to it as soon as its
+    pid is recorded) and polls them: `KEEPER_TICK`, or sooner for a deadline.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.priv = private_dir(root)
+        self.kept: dict[str, _Kept] = {}
+        self.done: set[str] = set()
+        self.kills: dict[int, float] = {}
+        """Process groups sent SIGTERM, and when their SIGKILL is due."""
+        self.full_seen = 0.0
+        self.searches: dict[str, float] = {}
+        """Jobs without a pid in their sidecar, and when to look for their wrapper next."""
+
+    def log(self, msg: str) -> None:
+        with contextlib.suppress(OSError), open(os.path.join(self.priv, LOG_NAME), "a") as f:
+            f.write(f"{fmt_time(time.time())} [{os.getpid()}] keeper: {msg}\n")
+
+    def scan(self) -> None:
+        try:
+            names = os.listdir(self.priv)
+        except OSError:
+            return
+        for name in names:
+            if not name.endswith(".json"):
+                continue
+            jid = name[: -len(".json")]
+            if jid in self.kept or jid in self.done:
+                continue
+            meta = read_json(os.path.join(self.priv, name))
+            if not isinstance(meta, dict) or meta.get("jid") != jid:
+                continue
+            if meta.get("state") != RUNNING:
+                self.done.add(jid)
+            elif isinstance(meta.get("pid"), int):
+                self.kept[jid] = _Kept(meta)
+                self.searches.pop(jid, None)
+            else:
+                self.search(jid, meta)
+
+    def search(self, jid: str, meta: dict[str, Any]) -> None:
+        """A job whose sidecar has no pid yet: being started, or its supervisor was
+        stopped or killed right after spawning it.  Past `KEEPER_SEARCH` it is looked
+        for by its wrapper's command line (at most once a second)."""
+        now = time.time()
+        if now < max(float(meta.get("start") or 0) + KEEPER_SEARCH, self.searches.get(jid, 0)):
+            return
+        self.searches[jid] = now + 1.0
+        rc_path = os.path.join(self.priv, jid + ".rc")
+        pid = find_wrapper(rc_path)
+        if pid is not None:
+            meta.update(pid=pid, pgid=pid)
+            self.kept[jid] = _Kept(meta)
+            del self.searches[jid]
+        elif read_rc(rc_path) is not None:
+            # It ran and ended while its supervisor could not see it.
+            self.kept[jid] = _Kept(meta, pid=0)
+            del self.searches[jid]
+
+    def tick(self) -> float:
+        """Look at every job once; returns when to look again."""
+        now = time.time()
+        if self.kept and fs_full(self.priv):
+            self.full_seen = now
+        next_at = now + KEEPER_TICK
+        for jid, kept in list(self.kept.items()):
+            finished = read_rc(os.path.join(self.priv, jid + ".rc")) is not None
+            if not finished and kept.pid > 0 and pid_alive(kept.pid):
+                due = float(kept.meta.get("deadline") or math.inf) + KEEPER_LAG
+                if kept.term_at is None and now >= due:
+                    self.log(f"{jid} (pid {kept.pid}) ran past its limit; no supervisor stopped it")
+                    killpg(kept.pid, signal.SIGTERM)
+                    kept.term_at = now
+                    self.kills[kept.pid] = now + TERM_GRACE
+                elif kept.term_at is None:
+                    next_at = min(next_at, due)
+                continue
+            if os.path.lexists(claim_path(self.root, jid)) or not os.path.lexists(
+                os.path.join(self.priv, jid + ".json")
+            ):
+                del self.kept[jid]  # finished (or cleaned up) by someone
+                self.done.add(jid)
+                continue
+            if kept.term_at is not None:
+                self.finish(kept, "timeout")
+            elif kept.ended_at is None:
+                kept.ended_at = now
+                next_at = min(next_at, now + KEEPER_SETTLE)
+            elif now - kept.ended_at >= KEEPER_SETTLE:
+                self.finish(kept, None)
+            else:
+                next_at = min(next_at, kept.ended_at + KEEPER_SETTLE)
+        for pgid, due in list(self.kills.items()):
+            if now >= due:
+                killpg(pgid, signal.SIGKILL)
+                del self.kills[pgid]
+            else:
+                next_at = min(next_at, due)
+        return next_at
+
+    def finish(self, kept: _Kept, terminating: str | None) -> None:
+        # The sidecar as it is now: a supervisor may have marked a kill since.
+        meta = read_json(os.path.join(self.priv, kept.jid + ".json"))
+        if not isinstance(meta, dict) or meta.get("jid") != kept.jid:
+            meta = kept.meta
+        try:
+            record = finish_job(
+                self.root, meta, terminating or meta.get("terminating"), self.full_seen, self.log
+            )
+            self.log(f"finished {kept.jid}: {record_state(record)}")
+        except Exception:
+            self.log(f"finishing {kept.jid} failed:\n{traceback.format_exc()}")
+        del self.kept[kept.jid]
+        self.done.add(kept.jid)
+
+    def run(self, lock_fd: int) -> None:
+        idle_since: float | None = None
+        while True:
+            self.scan()
+            next_at = self.tick()
+            now = time.time()
+            if self.kept or self.kills or self.searches:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = now
+            elif now - idle_since >= KEEPER_LINGER:
+                # Unlock first, then look once more: a job started meanwhile either
+                # found the lock free (and started a keeper) or is seen now.
+                fcntl.flock(lock_fd, fcntl.LOCK_UN)
+                self.scan()
+                if not self.kept:
+                    return
+                try:
+                    fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    return  # a new keeper has them
+                idle_since = None
+            time.sleep(min(KEEPER_TICK, max(0.01, next_at - time.time())))
+
+
+def cmd_keep(async_dir: str) -> int:
+    root = expand_dir(async_dir)
+    try:
+        priv = ensure_dirs(root)
+    except OSError as exc:
+        sys.stderr.write(f"playgraph keeper: {exc}\n")
+        return 1
+    lock_fd = os.open(os.path.join(priv, KEEPER_LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return 0  # another keeper keeps this directory
+    with contextlib.suppress(OSError):  # its pid, for the sidecars and for people
+        os.ftruncate(lock_fd, 0)
+        os.write(lock_fd, b"%d\n" % os.getpid())
+    os.chdir("/")  # never pin a mount point
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    keeper = Keeper(root)
+    try:
+        keeper.run(lock_fd)
+    except Exception:
+        keeper.log(f"crashed:\n{traceback.format_exc()}")
+        return 1
+    return 0
 
 
 # --------------------------------------------------------------------------- commands
@@ -1117,6 +1997,9 @@ def cmd_serve(async_dir: str, idle_exit: float, foreground: bool) -> int:
     root = expand_dir(async_dir)
     try:
         priv = ensure_dirs(root)
+    except UnsafePath as exc:
+        sys.stderr.write(f"playgraph supervisor: {exc}\n")
+        return 1
     except OSError as exc:
         sys.stderr.write(f"playgraph supervisor: cannot create {root}: {exc}\n")
         return 1
@@ -1130,8 +2013,9 @@ def cmd_serve(async_dir: str, idle_exit: float, foreground: bool) -> int:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return 0  # lost the race to another supervisor: it serves
-    os.ftruncate(lock_fd, 0)
-    os.write(lock_fd, b"%d\n" % os.getpid())
+    with contextlib.suppress(OSError):  # a full disk: the lock works without the pid
+        os.ftruncate(lock_fd, 0)
+        os.write(lock_fd, b"%d\n" % os.getpid())
     become_subreaper()
     sup = Supervisor(root, idle_exit)
     try:
@@ -1161,27 +2045,107 @@ def _spawn_serve(root: str, idle_exit: float) -> None:
     os.waitpid(pid, 0)
 
 
+def lock_pid(priv: str, name: str = LOCK_NAME) -> int | None:
+    """The pid the serving (or last) supervisor (or keeper) wrote into its lock file."""
+    try:
+        with open(os.path.join(priv, name), "rb") as f:
+            return int(f.read().strip() or b"0") or None
+    except (OSError, ValueError):
+        return None
+
+
+def _hello(sock: socket.socket, deadline: float) -> dict[str, Any]:
+    """Say hello with our environment (the base of the jobs started through us)."""
+    sock.settimeout(max(0.001, deadline - time.monotonic()))
+    request = {"id": 0, "op": "hello", "version": program_version(), "env": dict(os.environ)}
+    sock.sendall(json.dumps(request).encode() + b"\n")
+    data = b""
+    while not data.endswith(b"\n"):
+        sock.settimeout(max(0.001, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the supervisor closed the connection")
+        data += chunk
+    answer = json.loads(data)
+    if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):
+        raise ConnectionError(f"the supervisor refused the hello: {answer.get('error')}")
+    sock.settimeout(None)
+    result: dict[str, Any] = answer["result"]
+    return result
+
+
+def _retire(sock: socket.socket, priv: str, deadline: float) -> None:
+    """Ask a supervisor of another version to exit, and wait for its lock to be free."""
+    with contextlib.suppress(OSError):
+        sock.settimeout(max(0.001, deadline - time.monotonic()))
+        sock.sendall(b'{"id": 1, "op": "shutdown"}\n')
+        sock.recv(65536)
+    sock.close()
+    lock = os.path.join(priv, LOCK_NAME)
+    while lock_held(lock) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def connect_or_start(
-    root: str, idle_exit: float = DEFAULT_IDLE_EXIT, timeout: float = 10.0
-) -> socket.socket:
-    """Connect to the supervisor of ``root``, starting it when none answers.
+    root: str, idle_exit: float = DEFAULT_IDLE_EXIT, timeout: float = HELLO_TIMEOUT
+) -> tuple[socket.socket, dict[str, Any]]:
+    """Connect to the supervisor of ``root`` (starting it when none answers) and
+    say hello; returns the socket and the hello's answer.
 
     Two clients racing here may both start a daemon; the flock makes all but one
-    exit, and both connect to the survivor.
+    exit, and both connect to the survivor.  A supervisor of another version is
+    asked to exit and replaced.  Every step has a deadline: a stopped supervisor
+    is reported, not waited for.
     """
-    sock_path = os.path.join(private_dir(root), SOCK_NAME)
+    priv = private_dir(root)
+    sock_path = os.path.join(priv, SOCK_NAME)
     deadline = time.monotonic() + timeout
     spawned_at: float | None = None
     delay = 0.002
     while True:
+        pid = lock_pid(priv)
+        if pid is not None and process_stopped(pid) and lock_held(os.path.join(priv, LOCK_NAME)):
+            # It cannot answer until resumed: say so now rather than at the deadline.
+            raise OSError(
+                f"the job supervisor (pid {pid}) for {root} is stopped: it does not answer"
+            )
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         address, fd = socket_address(sock_path)
         try:
+            check_private(sock_path, "supervisor socket", follow=False, kind="socket")
             sock.connect(address)
-            return sock
+        except UnsafePath:
+            sock.close()
+            raise
         except OSError as exc:
             sock.close()
-            error = exc
+            error: BaseException = exc
+        else:
+            cred = peer_cred(sock)
+            if cred is not None and cred[1] != os.geteuid():
+                sock.close()
+                raise UnsafePath(
+                    f"refusing the supervisor socket {sock_path}: its peer (pid {cred[0]}) is uid"
+                    f" {cred[1]}, not this user (uid {os.geteuid()})"
+                )
+            try:
+                hello = _hello(sock, deadline)
+            except socket.timeout:  # noqa: UP041 - TimeoutError only from 3.10
+                sock.close()
+                pid = cred[0] if cred is not None else lock_pid(priv)
+                raise OSError(
+                    f"the job supervisor (pid {pid}) for {root} does not answer within"
+                    f" {timeout:.0f} s: it is stopped or stuck"
+                ) from None
+            except (OSError, ValueError) as exc:
+                sock.close()
+                error = exc
+            else:
+                if hello.get("version") == program_version():
+                    return sock, hello
+                _retire(sock, priv, deadline)
+                error = OSError(f"replaced supervisor version {hello.get('version')}")
+                spawned_at = None
         finally:
             if fd is not None:
                 os.close(fd)
@@ -1199,11 +2163,11 @@ def cmd_client(async_dir: str, idle_exit: float) -> int:
     root = expand_dir(async_dir)
     try:
         ensure_dirs(root)
-        sock = connect_or_start(root, idle_exit)
+        sock, info = connect_or_start(root, idle_exit)
     except OSError as exc:
         sys.stderr.write(f"playgraph supervisor client: {exc}\n")
         return 1
-    hello = {"hello": {"version": PROTOCOL_VERSION, "async_dir": root}}
+    hello = {"hello": {"version": program_version(), "async_dir": root, "pid": info.get("pid")}}
     _write_all(1, json.dumps(hello).encode() + b"\n")
 
     def pump_in() -> None:
@@ -1240,12 +2204,13 @@ def _write_all(fd: int, data: bytes) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     usage = (
-        "usage: supervisor.py {serve|client} --async-dir DIR [--idle-exit SECONDS] [--foreground]"
+        "usage: supervisor.py {serve|client|keep} --async-dir DIR [--idle-exit SECONDS]"
+        " [--foreground]"
     )
     if sys.version_info < (3, 8):  # noqa: UP036 - this file runs on targets' pythons
         sys.stderr.write("playgraph supervisor needs Python 3.8+\n")
         return 2
-    if not args or args[0] not in ("serve", "client"):
+    if not args or args[0] not in ("serve", "client", "keep"):
         sys.stderr.write(usage + "\n")
         return 2
     command, rest = args[0], args[1:]
@@ -1268,6 +2233,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if command == "serve":
         return cmd_serve(async_dir, idle_exit, foreground)
+    if command == "keep":
+        return cmd_keep(async_dir)
     return cmd_client(async_dir, idle_exit)
 
 

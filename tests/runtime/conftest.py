@@ -60,6 +60,8 @@ def stop_supervisor(root: Path) -> None:
         meta = sv.read_json(str(sidecar))
         if isinstance(meta, dict) and meta.get("state") == sv.RUNNING and meta.get("pgid"):
             sv.killpg(int(meta["pgid"]), signal.SIGKILL)
+        if isinstance(meta, dict) and meta.get("watchdog") and sv.pid_alive(int(meta["watchdog"])):
+            sv.killpg(int(meta["watchdog"]), signal.SIGKILL)  # it outlives a killed supervisor
 
 
 @pytest.fixture

@@ -367,10 +367,11 @@ def test_status_record_shapes() -> None:
         done["finished"] is True and done["started"] is True and done["stdout_lines"] == ["a", "b"]
     )
     assert done["stderr"] == "" and done["nested"] == {"x": 1}
-    # Unparsable (half-written by a foreign tool): still running.
+    # Unparsable: damaged (every writer renames whole files into place), never
+    # "running" forever; test_supervisor_faults.py has the details.
     for raw in ("{not json", b"", "[1, 2]"):
         rec = jobs.status_record("j1.2", raw, rf)
-        assert rec["started"] is True and rec["finished"] is False and "failed" not in rec
+        assert rec["finished"] is True and rec["failed"] is True and "damaged" in rec["msg"]
     assert jobs.status_record("j1.2", json.dumps({"rc": 1}), rf)["finished"] is True
     # A module result with "started" but no "finished" stays "running", as in ansible-core.
     assert jobs.status_record("j1.2", {"started": 1}, rf)["finished"] is False

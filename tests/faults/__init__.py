@@ -1,0 +1,1 @@
+"""The fault-injection suite: kills, stops, full disks and reset connections at random moments."""
