@@ -1,7 +1,7 @@
 """The pure compiler: playbook files in, execution graph and diagnostics out.
 
 Nothing in this package starts processes, reads the clock, touches the network
-or prints; it reads files and returns values (DESIGN.md §1).
+or prints; it reads files and returns values (ARCHITECTURE.md, "The compiler is pure").
 
 Names load their module on first use (PEP 562), so a user of the IR or of a
 cached result does not pay for the parsers.

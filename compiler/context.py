@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from playgraph.semantics import is_template
+
 from . import codes
 from .diagnostics import Code, Diagnostic, Related
 from .loader import YMap, YNode, YScalar, YSeq, inner_span
@@ -52,7 +54,8 @@ class FileContext:
         """Check every templated string inside ``node`` and return what they read."""
         reads: list[VarRead] = []
         for scalar in _scalars(node, keys=True):
-            if isinstance(scalar.value, str) and looks_templated(scalar.value):
+            # `!unsafe` text (`UnsafeText`) is data: never parsed.
+            if isinstance(scalar.value, str) and is_template(scalar.value):
                 reads += self._analyze(scalar, scalar.value, condition=False)
         return tuple(reads)
 
@@ -69,11 +72,6 @@ class FileContext:
         return list(outcome)
 
 
-def looks_templated(text: str) -> bool:
-    # playgraph.grammar.is_template, without importing the parsers for plain strings.
-    return "{{" in text or "{%" in text or "{#" in text
-
-
 @functools.lru_cache(maxsize=8192)
 def analyze_text(text: str, condition: bool) -> tuple[VarRead, ...] | GrammarError:
     """Reads of a template or condition, or its syntax error (pure, so cached by text:
@@ -82,7 +80,8 @@ def analyze_text(text: str, condition: bool) -> tuple[VarRead, ...] | GrammarErr
     from playgraph.grammar.expr import complexity_problem
 
     # Before anything recursive (our analyses, Jinja's parser) walks the text.
-    problem = complexity_problem(text, template=looks_templated(text))
+    # The text's markers, whatever its class: the cache mixes `UnsafeText` and str.
+    problem = complexity_problem(text, template=is_template(str(text)))
     if problem is not None:
         return problem
     try:

@@ -1,6 +1,6 @@
 """The execution graph: what a playbook *does*, per play.
 
-Node kinds are decided by ``async``/``poll`` (DESIGN.md §2):
+Node kinds are decided by ``async``/``poll`` (specs/graph.md):
 
 * `Blocking` — no ``async`` (or ``async: 0``): runs to completion, the host's next node waits.
 * `Polled`   — ``async > 0`` and ``poll > 0``: starts a job and checks it every ``poll`` seconds;
@@ -37,13 +37,6 @@ Condition: TypeAlias = str | bool
 
 Templated: TypeAlias = int | str
 """An integer keyword, or the template string that yields it at run time."""
-
-
-class UnsafeText(str):
-    """Text that is data, never a template: YAML's ``!unsafe`` (and, at run time,
-    everything a run produces).  The runtime never renders it, whatever it contains."""
-
-    __slots__ = ()
 
 
 class NodeKind(StrEnum):
@@ -84,7 +77,7 @@ class LoopSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetrySpec:
-    """``until``/``retries``/``delay`` (semantics reference §4, ansible-core 2.16+).
+    """``until``/``retries``/``delay``, as ansible-core 2.16+ reads them (specs/scheduling.md).
 
     ``until`` empty means ``retries`` without ``until``: retry until the task does not fail.
     ``retries`` None means the default: 3 when ``until`` is set.

@@ -20,9 +20,10 @@ from typing import Any, TypeAlias
 
 import yaml
 
+from playgraph.semantics import PlaygraphError, UnsafeText
+
 from . import codes
 from .diagnostics import Diagnostic, Related
-from .ir import UnsafeText
 from .spans import SourceText, Span
 
 try:  # the C parser is about ten times faster; fall back when libyaml is missing
@@ -114,9 +115,7 @@ def to_python(node: YNode) -> Any:
     """Plain Python data (dicts, lists, scalars) for a node."""
     match node:
         case YScalar():
-            if node.tag == "!unsafe" and isinstance(node.value, str):
-                return UnsafeText(node.value)  # data: the runtime must not template it
-            return node.value
+            return node.value  # `!unsafe` text is already `UnsafeText`
         case YSeq():
             return [to_python(item) for item in node.items]
         case YMap():
@@ -235,7 +234,7 @@ def _byte_span(path: str, data: bytes, offset: int) -> Span:
     )
 
 
-class _Abort(Exception):
+class _Abort(PlaygraphError):
     def __init__(self, diagnostic: Diagnostic) -> None:
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
@@ -249,6 +248,9 @@ class _Frame:
     items: list[YNode] = field(default_factory=list)
     size: int = 1
     """Nodes in this collection once every alias in it is expanded (itself included)."""
+    unsafe: bool = False
+    """Inside a collection tagged ``!unsafe``: every string in it is data (ansible-core
+    wraps the whole value)."""
 
 
 def load_text(source: SourceText) -> Document:
@@ -329,7 +331,8 @@ class _Builder:
                             )
                         )
                     kind = "seq" if isinstance(event, yaml.SequenceStartEvent) else "map"
-                    stack.append(_Frame(kind, event.start_mark, event.anchor))
+                    unsafe = event.tag == "!unsafe" or bool(stack and stack[-1].unsafe)
+                    stack.append(_Frame(kind, event.start_mark, event.anchor, unsafe=unsafe))
                 case yaml.SequenceEndEvent():
                     frame = stack.pop()
                     node = YSeq(
@@ -343,7 +346,7 @@ class _Builder:
                     size = frame.size
                     self._remember(frame.anchor, node, size)
                 case yaml.ScalarEvent():
-                    node = self._scalar(event)
+                    node = self._scalar(event, unsafe=bool(stack and stack[-1].unsafe))
                     self._remember(event.anchor, node, 1)
                 case yaml.AliasEvent():
                     node, size = self._alias(event)
@@ -380,7 +383,7 @@ class _Builder:
             )
         return node, size
 
-    def _scalar(self, event: yaml.ScalarEvent) -> YScalar:
+    def _scalar(self, event: yaml.ScalarEvent, *, unsafe: bool = False) -> YScalar:
         tag = event.tag
         if tag is None or tag == "!":
             tag = self._resolver.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
@@ -402,8 +405,9 @@ class _Builder:
             )
         else:
             # Strings, timestamps, binary and Ansible's own tags (!unsafe, !vault)
-            # stay text: playbooks treat them as strings.
-            value = event.value
+            # stay text: playbooks treat them as strings.  `!unsafe` text is data
+            # from here on: no check and no render takes it for a template.
+            value = UnsafeText(event.value) if tag == "!unsafe" or unsafe else event.value
         return YScalar(
             value=value,
             tag=tag,

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any, Union, get_args, get_origin
 
+from playgraph.semantics import PlaygraphError, UnsafeText
+
 from .ir import (
     Blocking,
     BlockStep,
@@ -51,10 +53,13 @@ _NODE_CLASSES: dict[str, type[Node]] = {
 
 # JSON names that differ from the Python field names.
 _RENAMED = {"async_limit": "async"}
+_UNSAFE = "__ansible_unsafe"
+"""`UnsafeText` (``!unsafe``) in a plan: ``{"__ansible_unsafe": text}``, as Ansible's own
+JSON writes it, so a plan run later still never templates it."""
 _STEP_SECTIONS = ("pre_tasks", "tasks", "post_tasks", "handlers")
 
 
-class PlanError(ValueError):
+class PlanError(PlaygraphError, ValueError):
     """A plan file that is not a playgraph plan of a version this build reads."""
 
 
@@ -117,6 +122,8 @@ def _node_to_json(node: Node) -> dict[str, Any]:
 
 
 def _encode(value: Any) -> Any:
+    if isinstance(value, UnsafeText):
+        return {_UNSAFE: str(value)}
     if isinstance(value, Span):
         return value.to_json()
     if isinstance(value, Enum):
@@ -141,7 +148,12 @@ def load_plan(text: str) -> Graph:
         raise PlanError(
             f"not JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
-    return graph_from_json(data)
+    except RecursionError:
+        raise PlanError("not a plan: nested too deeply") from None
+    try:
+        return graph_from_json(data)
+    except RecursionError:  # the data's depth, when decoding it
+        raise PlanError("not a plan: nested too deeply") from None
 
 
 def looks_like_plan(text: str) -> bool:
@@ -247,7 +259,7 @@ def _hints(cls: type[Any]) -> dict[str, Any]:
 def _decode(hint: Any, value: Any, where: str) -> Any:
     """Turn JSON into the value the type hint describes, or raise PlanError."""
     if hint is Any:
-        return value
+        return _data(value)
     if hint is Span:
         _require(isinstance(value, dict), f"{where} must be a span object")
         return Span.from_json(value)
@@ -269,8 +281,8 @@ def _decode(hint: Any, value: Any, where: str) -> Any:
         (item_hint, _ellipsis) = get_args(hint)
         return tuple(_decode(item_hint, item, f"{where}[{i}]") for i, item in enumerate(value))
     if origin is Mapping or origin is dict:
-        _require(isinstance(value, dict), f"{where} must be an object")
-        return dict(value)
+        _require(isinstance(value, dict) and not _is_unsafe(value), f"{where} must be an object")
+        return {key: _data(item) for key, item in value.items()}
     if isinstance(hint, type) and issubclass(hint, Enum):
         try:
             return hint(value)
@@ -299,9 +311,26 @@ def _decode(hint: Any, value: Any, where: str) -> Any:
         )
         return float(value) if isinstance(value, int) else value
     if hint is str:
+        if _is_unsafe(value):
+            return UnsafeText(value[_UNSAFE])
         _require(isinstance(value, str), f"{where} must be a string")
         return value
     raise PlanError(f"{where}: cannot decode {hint}")  # pragma: no cover - a new IR type
+
+
+def _is_unsafe(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(_UNSAFE), str)
+
+
+def _data(value: Any) -> Any:
+    """Plain JSON data with its `UnsafeText` markers turned back into `UnsafeText`."""
+    if _is_unsafe(value):
+        return UnsafeText(value[_UNSAFE])
+    if isinstance(value, dict):
+        return {key: _data(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_data(item) for item in value]
+    return value
 
 
 def _require(condition: bool, message: str) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import keyword
 import re
 
-from playgraph.grammar import is_template
+from playgraph.semantics import boolean as convert_bool
+from playgraph.semantics import is_template
 
 from . import codes
 from .context import FileContext
@@ -20,8 +21,6 @@ from .ir import JSON, Condition, Templated
 from .loader import YMap, YNode, YScalar, YSeq, to_python
 
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TRUE_WORDS = {"yes", "on", "true", "y", "1"}
-_FALSE_WORDS = {"no", "off", "false", "n", "0"}
 
 
 def describe(node: YNode) -> str:
@@ -132,18 +131,11 @@ def boolean(ctx: FileContext, node: YNode, keyword_name: str) -> bool | str | No
     """A boolean keyword; a template string is kept for the runtime."""
     if isinstance(node, YScalar):
         value = node.value
-        if isinstance(value, bool):
+        if isinstance(value, str) and is_template(value):
             return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str):
-            if is_template(value):
-                return value
-            lowered = value.strip().lower()
-            if lowered in _TRUE_WORDS:
-                return True
-            if lowered in _FALSE_WORDS:
-                return False
+        converted = convert_bool(value)  # ansible-core's strict boolean(): "t" and 1.0 too
+        if converted is not None:
+            return converted
     ctx.report(
         codes.SCHEMA_BAD_VALUE,
         node.span,

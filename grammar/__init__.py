@@ -53,7 +53,6 @@ _EXPORTS: dict[str, str] = {
     "build_args_parser": "args",
     "build_expr_parser": "expr",
     "filters_used": "expr",
-    "is_template": "template",
     "jinja_accepts_expression": "expr",
     "literal_value": "expr",
     "parse_args": "args",
@@ -123,7 +122,6 @@ if TYPE_CHECKING:
         TemplateSyntaxError,
         TextPart,
         analyze_condition,
-        is_template,
         parse_template,
         template_reads,
     )
@@ -180,7 +178,6 @@ __all__ = [
     "build_args_parser",
     "build_expr_parser",
     "filters_used",
-    "is_template",
     "jinja_accepts_expression",
     "literal_value",
     "parse_args",

@@ -261,7 +261,7 @@ def load_parser(grammar: str, **options: Any) -> Lark:
         try:
             saved = decode(data)
             return Lark._load_from_dict(saved["data"], saved["memo"])  # type: ignore[no-untyped-call,no-any-return]
-        except Exception as error:  # a damaged or older cache: build again
+        except Exception as error:  # noqa: BLE001 - a damaged or older cache: build again
             _debug(f"ignoring cache file {path}: {type(error).__name__}: {error}")
     parser = Lark.open_from_package("playgraph.grammar", grammar, **options)
     try:

@@ -16,6 +16,8 @@ from typing import TypeAlias
 import jinja2
 import jinja2.nodes as jn
 
+from playgraph.semantics import is_template
+
 from .expr import (
     Expr,
     ExprSyntaxError,
@@ -42,7 +44,6 @@ __all__ = [
     "TemplateSyntaxError",
     "TextPart",
     "analyze_condition",
-    "is_template",
     "parse_template",
     "template_reads",
 ]
@@ -105,11 +106,6 @@ class Template:
     def has_statements(self) -> bool:
         """Whether any ``{% %}`` tag is present (reads then need Jinja's scoping)."""
         return any(isinstance(p, StatementPart) for p in self.parts)
-
-
-def is_template(text: str) -> bool:
-    """Whether ``text`` contains ``{{``, ``{%`` or ``{#`` (Ansible would template it)."""
-    return "{{" in text or "{%" in text or "{#" in text
 
 
 # --------------------------------------------------------------------------- splitting
@@ -559,6 +555,6 @@ def analyze_condition(text: str) -> tuple[VarRead, ...]:
     ``{{ }}`` (Ansible warns but accepts it) is analysed as a template. Offsets
     are into ``text``; errors are ExprSyntaxError or TemplateSyntaxError.
     """
-    if is_template(text):
+    if is_template(str(text)):  # the markers decide, whatever the class (`UnsafeText`)
         return template_reads(parse_template(text))
     return variable_reads(parse_expression_lenient(text))

@@ -19,29 +19,19 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from playgraph.semantics import boolean
+
 DEFAULT_TIMEOUT = 10.0
 """Seconds to establish a connection (ansible-core's ``[defaults] timeout``)."""
 
 DEFAULT_ASYNC_DIR = "~/.ansible_async"
 """Where job files live on the target (``~`` expanded there), as ansible-core's."""
 
-_TRUE = frozenset({"y", "yes", "on", "1", "true", "t"})
-_FALSE = frozenset({"n", "no", "off", "0", "false", "f", ""})
-
 
 def parse_bool(value: Any) -> bool | None:
-    """ansible's ``boolean()``: yes/on/1/true/t/y and their negatives; None for anything else."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return bool(value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-    return None
+    """A configuration switch: ansible-core's ``boolean()``, an empty setting being
+    false; None for anything else (the caller warns and keeps its default)."""
+    return boolean(value, empty_is_false=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,8 +2,7 @@
 
 Plain lines (``TASK [...]``, ``changed: [h1]``, ``ASYNC POLL on h1: jid=…``,
 ``FAILED - RETRYING: …``, ``PLAY RECAP``) so people and scripts that read
-ansible-playbook's output read ours.  On a terminal a status line under the
-output shows the jobs in flight (hosts running/polling, seconds to each limit).
+ansible-playbook's output read ours.
 
 `prompt_until` asks the user at the terminal (``pause``): one prompt at a time,
 the rest of the output held back until it is answered so nothing garbles it.
@@ -22,7 +21,8 @@ from typing import Any, TextIO
 
 from playgraph.compiler.ir import Node
 
-from .modules import builtin_name
+from playgraph.semantics import PlaygraphError, builtin_name
+
 from .results import HostStats, censor, is_changed, is_failed, is_skipped, is_unreachable
 from .tracing import Event, EventKind
 
@@ -214,11 +214,11 @@ class Display:
 # --------------------------------------------------------------------------- the terminal
 
 
-class PromptInterrupt(Exception):
+class PromptInterrupt(PlaygraphError):
     """The user pressed the interrupt key (Ctrl+C) at a prompt, or an ``interrupt_input`` key."""
 
 
-class PromptNoninteractive(Exception):
+class PromptNoninteractive(PlaygraphError):
     """No terminal to ask: stdin is not a TTY, or the run is in the background of one."""
 
 

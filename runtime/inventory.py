@@ -122,7 +122,7 @@ from typing import Any, Final
 
 import yaml
 
-from .templating import UnsafeText  # the one class: inventory ``!unsafe`` values are data
+from playgraph.semantics import PlaygraphError, UnsafeText, as_unsafe
 
 __all__ = [
     "IGNORED_SUFFIXES",
@@ -132,7 +132,6 @@ __all__ = [
     "Host",
     "Inventory",
     "InventoryError",
-    "UnsafeText",
     "expand_hostname_range",
     "load_inventory",
     "parse_address",
@@ -166,7 +165,7 @@ _EMPTY_INVENTORY_WARNING: Final = (
 )
 
 
-class InventoryError(Exception):
+class InventoryError(PlaygraphError):
     """A problem with an inventory source, a vars file, a host pattern or a limit file.
 
     ``str()`` gives one line, ``file:line: message`` (or ``file: message`` when
@@ -442,10 +441,9 @@ def _construct_unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
         return UnsafeText(loader.construct_scalar(node))
     if isinstance(node, yaml.SequenceNode):
-        return [UnsafeText(v) if isinstance(v, str) else v
-                for v in loader.construct_sequence(node, deep=True)]  # fmt: skip
+        return as_unsafe(loader.construct_sequence(node, deep=True))
     assert isinstance(node, yaml.MappingNode)
-    return loader.construct_mapping(node, deep=True)
+    return as_unsafe(loader.construct_mapping(node, deep=True))
 
 
 def _construct_vault(loader: yaml.SafeLoader, node: yaml.Node) -> Any:

@@ -30,10 +30,11 @@ from typing import Any, TypeVar
 
 from playgraph.compiler.ir import BlockStep, Graph, Node, Play, Section, Step, iter_nodes
 
+from playgraph.semantics import PlaygraphError, boolean, builtin_name
+
 from .context import RunContext
 from .executor import Executor
 from .facts import gather_facts
-from .modules import builtin_name
 from .results import (
     Interruption,
     Result,
@@ -45,6 +46,7 @@ from .results import (
     is_skipped,
     is_unreachable,
 )
+from .templating import TemplateError
 from .tracing import Event, EventKind
 
 OrderKey = tuple[int, ...]
@@ -70,7 +72,7 @@ async def _together(*work: Awaitable[T]) -> list[T]:
         raise
 
 
-class _HostFailed(Exception):
+class _HostFailed(PlaygraphError):
     """Raised into a host's walk when one of its nodes failed (not ignored)."""
 
     def __init__(self, node: Node, result: Result) -> None:
@@ -315,12 +317,23 @@ class Scheduler:
             start += size
             index += 1
 
+    def _keyword_boolean(self, keyword: str, template: str) -> bool:
+        """A templated boolean play keyword, as ansible-core's post-validation reads it:
+        rendered, then ``boolean()`` (``"f"`` is false; it is no conditional)."""
+        rendered = self.run.templar.render(template, self.run.options.extra_vars)
+        value = boolean(rendered)
+        if value is None:
+            raise TemplateError(
+                f"Error processing keyword '{keyword}': "
+                f"The value {rendered!r} could not be converted to 'bool'."
+            )
+        return value
+
     async def _batch(self, play: Play, batch: list[str]) -> None:
-        run = self.run
         self._play_aborted = False
         gather = play.gather_facts
         if isinstance(gather, str):
-            gather = run.templar.evaluate(gather, run.options.extra_vars)
+            gather = self._keyword_boolean("gather_facts", gather)
         if gather:
             await self._gather(batch)
         for section in (Section.PRE_TASKS, Section.TASKS, Section.POST_TASKS):
@@ -344,8 +357,8 @@ class Scheduler:
                 async with run.forks:
                     facts = await gather_facts(run, host)
                 result: Result = {"ansible_facts": facts, "changed": False}
-            except Exception as error:
-                result = {"unreachable": True, "changed": False, "msg": str(error)}
+            except Exception as error:  # noqa: BLE001 - as ansible-core: a failed gather is the host's
+                result = {"unreachable": True, "changed": False, "msg": str(error) or repr(error)}
             self._account(host, _GATHER, result)
             run.emit(EventKind.NODE_FINISHED, "gather_facts", host, result=result)
 
@@ -525,7 +538,10 @@ class Scheduler:
                 node.id, run.task_name(node, host), f"{node.span.file}:{node.span.line}"
             )
         else:
-            record = run.document.task("gather_facts", "Gathering Facts", "")
+            # ansible-core locates its implicit gather task at the play.
+            play = run.play
+            where = f"{play.span.file}:{play.span.line}" if play is not None else ""
+            record = run.document.task("gather_facts", "Gathering Facts", where)
         # As ansible-core's callback results: the status keys are stripped and the json
         # callback re-adds ``failed``/``skipped`` from the status the task was reported with
         # (so an ok task whose failed_when overrode an exhausted until shows no ``failed``).

@@ -1,7 +1,7 @@
 """What the scheduler reports while it runs.
 
 The scheduler emits one event per step of every node on every host; the
-terminal display, the JSON results, the journal and the tests all subscribe.
+terminal display, the JSON results and the tests subscribe.
 Times are the event loop's clock (``loop.time()``), so on the virtual-time loop
 of the property tests they are exact.
 """
@@ -46,7 +46,7 @@ Subscriber = Callable[[Event], None]
 
 
 class Tracer:
-    """Fans events out to subscribers; keeps them all when ``record`` is set (tests, journal)."""
+    """Fans events out to subscribers; keeps them all when ``record`` is set (tests)."""
 
     def __init__(self, subscribers: Sequence[Subscriber] = (), *, record: bool = False) -> None:
         self._subscribers = list(subscribers)

@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import assert_never
 
-from ..context import analyze_text, looks_templated
+from playgraph.semantics import is_template
+
+from ..context import analyze_text
 from ..ir import (
     JSON,
     Blocking,
@@ -362,7 +364,7 @@ def jid_names(join: Join) -> list[str]:
     Empty for a literal job id, and for a loop over literal job ids.
     """
     jid = join.jid
-    if not isinstance(jid, str) or not looks_templated(jid):
+    if not isinstance(jid, str) or not is_template(jid):
         return []
     names: list[str] = []
     for name in _template_names(jid):

@@ -43,6 +43,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from playgraph.semantics import is_template
+
 from .. import codes
 from ..diagnostics import Diagnostic, Related
 from ..ir import Detached, Graph, Join, Node
@@ -217,7 +219,7 @@ def _self_conflicts(analysis: Analysis, launch: Place, node: Detached) -> Iterat
             help="pass the whole list to the module in one task (one transaction), or use poll > 0",
         )
         return
-    if node.delegate_to is None or analysis.run_once(node) or "{{" in node.delegate_to:
+    if node.delegate_to is None or analysis.run_once(node) or is_template(node.delegate_to):
         return
     size = analysis.drivers(node).size()
     if size is not None and size > 1:

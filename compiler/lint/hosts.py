@@ -26,6 +26,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from playgraph.semantics import is_template
+
 __all__ = ["ALL", "HostResolver", "HostSet", "split_pattern"]
 
 HostResolver = Callable[[str], frozenset[str] | None]
@@ -41,7 +43,7 @@ _COLON_PARTS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 def split_pattern(pattern: str) -> list[str]:
     """Split a host pattern into parts as Ansible does: on commas if there are any,
     else on colons and whitespace outside brackets (``web[1:3]`` stays whole)."""
-    if "{{" in pattern or "{%" in pattern:
+    if is_template(pattern):
         return [pattern.strip()] if pattern.strip() else []
     parts = pattern.split(",") if "," in pattern else _COLON_PARTS.findall(pattern)
     return [p.strip() for p in parts if p.strip()]
@@ -75,7 +77,7 @@ class HostSet:
         if resolver is not None:
             try:
                 found = resolver(pattern)
-            except Exception:  # a resolver is foreign code: unknown, not a crash
+            except Exception:  # noqa: BLE001 - a resolver is foreign code: unknown, not a crash
                 found = None
             if found is not None:
                 return HostSet(hosts=frozenset(found), text=pattern)
@@ -101,7 +103,7 @@ class HostSet:
     @staticmethod
     def of_host(name: str, *, concrete: bool) -> HostSet:
         """One machine named by ``delegate_to`` (opaque when templated)."""
-        if "{{" in name or "{%" in name:
+        if is_template(name):
             return HostSet(include=frozenset({name}), text=name)
         if concrete:
             return HostSet(hosts=frozenset({name}), text=name)

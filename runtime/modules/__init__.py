@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from playgraph.semantics import builtin_name
+
 from .base import Module, ModuleFailure, TaskContext
 from .command import CommandModule, RawModule, ScriptModule, ShellModule
 from .files import FileModule, LineinfileModule, StatModule
@@ -34,7 +36,6 @@ _MODULES: tuple[Module, ...] = (
     YumModule(),
     PackageModule(),
 )
-_PREFIXES = ("ansible.builtin.", "ansible.legacy.")
 
 
 @cache
@@ -44,15 +45,6 @@ def _by_name() -> dict[str, Module]:
         for name in module.names:
             table[name] = module
     return table
-
-
-def builtin_name(action: str) -> str | None:
-    """The short name of an ``ansible.builtin``/``ansible.legacy`` action or a bare name
-    (``ansible.builtin.meta`` -> ``meta``); None for another collection's."""
-    for prefix in _PREFIXES:
-        if action.startswith(prefix):
-            return action[len(prefix) :]
-    return None if "." in action else action
 
 
 def get_module(name: str) -> Module | None:
@@ -66,4 +58,4 @@ def module_names() -> tuple[str, ...]:
     return tuple(sorted(_by_name()))
 
 
-__all__ = ["Module", "ModuleFailure", "TaskContext", "builtin_name", "get_module", "module_names"]
+__all__ = ["Module", "ModuleFailure", "TaskContext", "get_module", "module_names"]

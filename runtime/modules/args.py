@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from playgraph.semantics import boolean
+
 from .base import ModuleFailure
 
-BOOL_TRUE = frozenset(("y", "yes", "on", "1", "true", "t", 1, 1.0, True))
-BOOL_FALSE = frozenset(("n", "no", "off", "0", "false", "f", 0, 0.0, False))
 _VALID_BOOLS = "0, 'on', 1, 't', 'n', '0', 'false', 'no', 'off', 'y', 'f', 'true', '1', 'yes'"
 """ansible-core prints a set here (its order varies run to run); this is one of its orders."""
 
@@ -110,14 +110,9 @@ def _type_name(value: Any) -> str:
 
 def to_bool(name: str, value: Any) -> bool:
     """ansible's boolean conversion (``yes``/``no``/``on``/``1``...)."""
-    probe = value.lower().strip() if isinstance(value, str) else value
-    try:
-        if probe in BOOL_TRUE:
-            return True
-        if probe in BOOL_FALSE:
-            return False
-    except TypeError:  # unhashable
-        pass
+    converted = boolean(value)
+    if converted is not None:
+        return converted
     raise failure(
         f"argument '{name}' is of type {_type_name(value)} and we were unable to convert to bool:"
         f" The value {value!r} is not a valid boolean. Valid booleans include: {_VALID_BOOLS}"

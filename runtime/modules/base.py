@@ -1,6 +1,7 @@
 """Modules: small classes that turn a task's arguments into connection calls.
 
-A module never touches sockets or processes itself (DESIGN.md §4): it asks the
+A module never touches sockets or processes itself (the connection is the one
+effects boundary toward targets, see ARCHITECTURE.md): it asks the
 task's `Connection` to run commands, move files, or run one of the stdlib-only
 target programs under `runtime/target/modules/` (shipped to the target and run
 with the target's python, like Ansible's modules).
@@ -16,10 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from playgraph.runtime.connection.base import Become, Connection, JobSpec
+from playgraph.runtime.connection.base import Connection
+from playgraph.runtime.jobspec import Become, JobSpec
+
+from playgraph.semantics import PlaygraphError
 
 
-class ModuleFailure(Exception):
+class ModuleFailure(PlaygraphError):
     """The module rejects its arguments: becomes ``{"failed": True, "msg": ...}`` for this host."""
 
     def __init__(self, msg: str, **result: Any) -> None:

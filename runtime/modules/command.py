@@ -28,7 +28,8 @@ from typing import Any, ClassVar
 
 from playgraph.grammar.shell import split_command
 
-from ..connection.base import CommandResult, JobSpec
+from ..connection.base import CommandResult
+from ..jobspec import JobSpec
 from .args import Param, Spec
 from .base import ModuleFailure, TaskContext
 from .remote import add_lines, async_unsupported, program_job, run_program

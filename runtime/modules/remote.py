@@ -33,8 +33,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..connection.base import CommandResult, JobSpec
+from ..connection.base import CommandResult
 from ..connection.local import LocalConnection
+from ..jobspec import JobSpec
 from .args import Spec
 from .base import ModuleFailure, TaskContext
 

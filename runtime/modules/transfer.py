@@ -19,7 +19,7 @@ import os
 import stat
 from typing import Any, ClassVar
 
-from ..connection.base import JobSpec
+from ..jobspec import JobSpec
 from .args import FILE_COMMON, Param, Spec, failure
 from .base import TaskContext
 from .command import find_needle
@@ -170,7 +170,7 @@ def _render_file(ctx: TaskContext, path: str, shown: str) -> Any:
             return render_file(path, ctx.variables, display_path=shown)
         with open(path, encoding="utf-8") as f:
             return ctx.render(f.read(), ctx.variables)
-    except Exception as exc:  # the templar's errors are the task's failure message
+    except Exception as exc:  # noqa: BLE001 - any render error is the task's failure message
         raise failure(str(exc)) from None
 
 

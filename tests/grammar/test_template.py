@@ -18,11 +18,12 @@ from playgraph.grammar import (
     TemplateSyntaxError,
     TextPart,
     analyze_condition,
-    is_template,
     parse_template,
     template_reads,
     variable_reads,
 )
+
+from playgraph.semantics import is_template
 
 
 def _spans(text: str) -> list[tuple[str, str]]:

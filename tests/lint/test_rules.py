@@ -606,7 +606,7 @@ def test_analysis_timeline_orders_handlers_at_flush_points(write: Write) -> None
 
 
 def test_the_linter_stays_pure() -> None:
-    """The compiler (linter included) never imports the runtime (DESIGN.md §1)."""
+    """The compiler (linter included) never imports the runtime (the layers in ARCHITECTURE.md)."""
     import subprocess
     import sys
 

@@ -28,12 +28,13 @@ from playgraph.runtime.inventory import (
     Host,
     Inventory,
     InventoryError,
-    UnsafeText,
     expand_hostname_range,
     load_inventory,
     parse_address,
     split_host_pattern,
 )
+
+from playgraph.semantics import UnsafeText
 
 DATA = Path(__file__).parent / "data" / "inventory"
 
