@@ -8,8 +8,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
-from playgraph.grammar import expr as expr_module
 from playgraph.grammar import parse_expression
+from playgraph.grammar.expr import fast_path
+from playgraph.grammar.expr import parser as expr_parser
 
 
 def shape(node: Any) -> Any:
@@ -25,8 +26,8 @@ def shape(node: Any) -> Any:
 
 
 def slow(text: str) -> Any:
-    tree = expr_module._parser().parse(text)
-    return expr_module._ToAst(text, 0, text).transform(tree)
+    tree = expr_parser._parser().parse(text)
+    return expr_parser._ToAst(text, 0, text).transform(tree)
 
 
 identifiers = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True)
@@ -47,7 +48,7 @@ def common_shapes(draw: st.DrawFn) -> str:
 @settings(max_examples=500, deadline=None)
 @given(common_shapes())
 def test_fast_path_matches_the_grammar_spans_included(text: str) -> None:
-    fast = expr_module._fast_parse(text, 0)
+    fast = fast_path.fast_parse(text, 0)
     try:
         expected = slow(text)
     except UnexpectedInput:
@@ -59,7 +60,7 @@ def test_fast_path_matches_the_grammar_spans_included(text: str) -> None:
 
 def test_fast_path_takes_the_common_forms_and_leaves_the_rest() -> None:
     for text in ("x", "a.b.c", "r is finished", "r is not defined", " x | bool ", "j.k|int|string"):
-        assert expr_module._fast_parse(text, 0) is not None, text
+        assert fast_path.fast_parse(text, 0) is not None, text
     for text in (
         "true",
         "x.true",
@@ -71,8 +72,8 @@ def test_fast_path_takes_the_common_forms_and_leaves_the_rest() -> None:
         "not x",
         "",
     ):
-        assert expr_module._fast_parse(text, 0) is None, text
-    assert shape(expr_module._fast_parse("a.b", 10)) == shape(parse_expression("          a.b"))
+        assert fast_path.fast_parse(text, 0) is None, text
+    assert shape(fast_path.fast_parse("a.b", 10)) == shape(parse_expression("          a.b"))
 
 
 # --------------------------------------------------------------------------- free-form arguments

@@ -1,0 +1,359 @@
+"""Playbooks and plays, and the entry points: one compilation from a file to the graph."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import Any
+
+from playgraph.semantics import is_template
+
+from .. import codes, values
+from ..catalog import default_catalog, keywords
+from ..context import FileContext
+from ..diagnostics import Diagnostic, sorted_unique
+from ..ir import Detached, Edge, EdgeKind, Graph, Join, Node, Play, Section, Step, iter_nodes
+from ..loader import YEntry, YMap, YScalar, YSeq
+from ..locks import default_lock_table
+from ..result import Compiled, CompileOptions
+from ..spans import SourceText, Span
+from ..suggest import did_you_mean
+from .blocks import BlockLowering
+from .keywords import common_keyword, unknown_keyword
+from .scope import ASYNC_KEYWORDS, MAX_NESTING, Scope, too_deep
+from .sources import Sources
+from .tasks import TaskLowering
+
+# Play keys that hold tasks or are handled on their own, not plain keyword values.
+_PLAY_STRUCTURE = frozenset({"hosts", "tasks", "pre_tasks", "post_tasks", "handlers", "roles"})
+
+
+class Compiler:
+    """One compilation: the files it reads, the task and block lowering, and plays."""
+
+    def __init__(self, options: CompileOptions) -> None:
+        self.options = options
+        self.keywords = keywords()
+        self.sources = Sources()
+        self.tasks = TaskLowering(
+            default_catalog(),
+            self.keywords,
+            default_lock_table().extend(options.extra_locks),
+            options.poll_default,
+        )
+        self.blocks = BlockLowering(self.sources, self.tasks, self.keywords, options.roles_path)
+        self.play_count = 0
+
+    def playbook(
+        self, path: str, chain: tuple[str, ...] = (), origin: tuple[FileContext, Span] | None = None
+    ) -> list[Play]:
+        if origin is not None and not self.sources.is_file(path):
+            ctx, span = origin
+            ctx.report(codes.LOAD_NOT_FOUND, span, f"imported playbook '{path}' not found")
+            return []
+        ctx, root = self.sources.load(path)
+        if isinstance(root, YScalar) and root.value is None:
+            root = None  # a document of only comments or '---'
+        if root is None:
+            if not ctx.diagnostics:
+                ctx.report(
+                    codes.SYNTAX_EMPTY,
+                    ctx.source.span(0, 0),
+                    "the playbook is empty; expected a list of plays",
+                )
+            return []
+        if not isinstance(root, YSeq):
+            ctx.report(
+                codes.SCHEMA_NOT_A_PLAYBOOK,
+                root.span,
+                f"a playbook must be a list of plays, got {values.describe(root)}",
+                help="start each play with '- hosts: ...'; include a task file with import_tasks",
+            )
+            return []
+        if not root.items:
+            ctx.report(
+                codes.SYNTAX_EMPTY, root.span, "the playbook is an empty list; expected plays"
+            )
+        plays: list[Play] = []
+        # Relative paths stay relative, so spans name files as the user does.
+        base_dir = os.path.dirname(path) or "."
+        for item in root.items:
+            if not isinstance(item, YMap):
+                ctx.report(
+                    codes.SCHEMA_NOT_A_PLAYBOOK,
+                    item.span,
+                    f"each play must be a mapping, got {values.describe(item)}",
+                )
+                continue
+            imported = item.entry("import_playbook") or item.entry(
+                "ansible.builtin.import_playbook"
+            )
+            if imported is not None:
+                plays += self.import_playbook(ctx, item, imported, base_dir, (*chain, path))
+                continue
+            play = self.play(ctx, item, base_dir)
+            if play is not None:
+                plays.append(play)
+        return plays
+
+    def import_playbook(
+        self, ctx: FileContext, item: YMap, entry: YEntry, base_dir: str, chain: tuple[str, ...]
+    ) -> list[Play]:
+        for key in item.keys():  # noqa: SIM118 - a YMap, not a dict
+            if key not in (
+                "import_playbook",
+                "ansible.builtin.import_playbook",
+                "name",
+                "vars",
+                "when",
+                "tags",
+            ):
+                node = item.entry(key)
+                assert node is not None
+                unknown_keyword(
+                    ctx,
+                    node.key,
+                    ("import_playbook", "name", "vars", "when", "tags"),
+                    "import_playbook",
+                )
+        target = values.string(ctx, entry.value, "import_playbook")
+        if target is None:
+            return []
+        if is_template(target):
+            ctx.report(
+                codes.SCHEMA_BAD_VALUE,
+                entry.value.span,
+                "import_playbook needs a literal path; templated imports cannot be expanded statically",
+            )
+            return []
+        path = os.path.normpath(os.path.join(base_dir, target))
+        if len(chain) >= MAX_NESTING:
+            too_deep(ctx, entry.value.span, f"'{target}'")
+            return []
+        if path in chain:
+            ctx.report(
+                codes.SCHEMA_INCLUDE_LOOP,
+                entry.value.span,
+                f"'{target}' imports itself (cycle: {' -> '.join(chain)})",
+            )
+            return []
+        return self.playbook(path, chain, origin=(ctx, entry.value.span))
+
+    def play(self, ctx: FileContext, node: YMap, base_dir: str) -> Play | None:
+        play_id = f"play[{self.play_count}]"
+        self.play_count += 1
+        valid = self.keywords.play
+        kw: dict[str, Any] = {}
+        for entry in node.entries:
+            key = entry.key.value
+            if not isinstance(key, str) or key not in valid:
+                unknown_keyword(ctx, entry.key, valid, "play")
+                continue
+            if key in ASYNC_KEYWORDS:
+                ctx.report(
+                    codes.SCHEMA_UNKNOWN_KEYWORD,
+                    entry.key.span,
+                    f"'{key}' is not a valid attribute for a Play; put it on the tasks",
+                )
+                continue
+            if key in _PLAY_STRUCTURE:
+                continue
+            kw.update(common_keyword(ctx, key, entry.value))
+        hosts_node = node.get("hosts")
+        hosts = ""
+        if hosts_node is None:
+            ctx.report(
+                codes.SCHEMA_BAD_VALUE,
+                node.span,
+                "the play has no 'hosts'",
+                help="add 'hosts: all' or a group name",
+            )
+        elif isinstance(hosts_node, YSeq):
+            hosts = ",".join(values.string_list(ctx, hosts_node, "hosts"))
+        else:
+            hosts = values.string(ctx, hosts_node, "hosts") or ""
+            ctx.template_reads(hosts_node)
+        if hosts_node is not None and not hosts.strip():
+            ctx.report(codes.SCHEMA_BAD_VALUE, hosts_node.span, "'hosts' is empty")
+        library = self.sources.library_modules(base_dir)
+        # The play's own keywords stay on the Play; tasks carry only what blocks add.
+        scope = Scope(
+            section=Section.TASKS,
+            base_dir=base_dir,
+            file_dir=os.path.dirname(ctx.path) or ".",
+            library=library,
+            collections=tuple(kw.get("collections", ())),
+            has_module_defaults="module_defaults" in kw,
+        )
+        self.blocks.pending_handlers = []
+
+        sections: dict[str, tuple[Step, ...]] = {}
+        handlers: list[Step] = []
+        for name, section in (
+            ("pre_tasks", Section.PRE_TASKS),
+            ("tasks", Section.TASKS),
+            ("post_tasks", Section.POST_TASKS),
+        ):
+            steps: list[Step] = []
+            if name == "tasks" and node.get("roles") is not None:
+                roles_node = node.get("roles")
+                assert roles_node is not None
+                role_steps, role_handlers = self.blocks.roles(
+                    ctx, roles_node, f"{play_id}.roles", replace(scope, section=section)
+                )
+                steps += role_steps
+                handlers += role_handlers
+            section_node = node.get(name)
+            if section_node is not None:
+                steps += self.blocks.steps(
+                    ctx, section_node, f"{play_id}.{name}", replace(scope, section=section)
+                )
+            sections[name] = tuple(steps)
+        handlers_node = node.get("handlers")
+        if handlers_node is not None:
+            handlers = [
+                *self.blocks.steps(
+                    ctx,
+                    handlers_node,
+                    f"{play_id}.handlers",
+                    replace(scope, section=Section.HANDLERS),
+                ),
+                *handlers,
+            ]
+        play = Play(
+            id=play_id,
+            name=kw.get("name"),
+            hosts=hosts,
+            strategy=kw.get("strategy"),
+            serial=kw.get("serial", ()),
+            gather_facts=kw.get("gather_facts", True),
+            vars=kw.get("vars", {}),
+            vars_files=kw.get("vars_files", ()),
+            become=kw.get("become"),
+            become_user=kw.get("become_user"),
+            become_method=kw.get("become_method"),
+            remote_user=kw.get("remote_user"),
+            connection=kw.get("connection"),
+            environment=kw.get("environment", ()),
+            any_errors_fatal=kw.get("any_errors_fatal", False),
+            max_fail_percentage=kw.get("max_fail_percentage"),
+            force_handlers=kw.get("force_handlers", False),
+            ignore_errors=kw.get("ignore_errors", False),
+            ignore_unreachable=kw.get("ignore_unreachable", False),
+            throttle=kw.get("throttle"),
+            order=kw.get("order"),
+            run_once=kw.get("run_once", False),
+            check_mode=kw.get("check_mode"),
+            no_log=kw.get("no_log"),
+            tags=kw.get("tags", ()),
+            collections=kw.get("collections", ()),
+            module_defaults=kw.get("module_defaults", {}),
+            pre_tasks=sections["pre_tasks"],
+            tasks=sections["tasks"],
+            post_tasks=sections["post_tasks"],
+            handlers=(*handlers, *self.blocks.pending_handlers),
+            span=node.span,
+        )
+        self.check_notify(ctx, play)
+        return replace(play, edges=self.edges(play))
+
+    def check_notify(self, ctx: FileContext, play: Play) -> None:
+        names: set[str] = set()
+        for handler in iter_nodes(play.handlers):
+            if handler.name:
+                names.add(handler.name)
+            names.update(handler.listen)
+        for node in play.nodes():
+            for target in node.notify:
+                if target not in names and not is_template(target):
+                    suggestion = did_you_mean(target, names)
+                    self.sources.contexts.get(node.span.file, ctx).report(
+                        codes.SCHEMA_UNDEFINED_HANDLER,
+                        node.span,
+                        f"'{target}' is notified but no handler of the play has that name or 'listen'",
+                        help=f"did you mean `{suggestion}`?" if suggestion else None,
+                    )
+
+    def edges(self, play: Play) -> tuple[Edge, ...]:
+        edges: list[Edge] = []
+        previous: Node | None = None
+        for section, steps in play.sections():
+            if section is Section.HANDLERS:
+                continue
+            for node in iter_nodes(steps):
+                if previous is not None:
+                    edges.append(Edge(source=previous.id, target=node.id, kind=EdgeKind.SEQ))
+                previous = node
+        index = {node.id: node for node in play.nodes()}
+        for node in play.nodes():
+            if isinstance(node, Join):
+                for target in node.waits_on:
+                    target_node = index.get(target) or self.tasks.node_by_id.get(target)
+                    if isinstance(target_node, Detached):
+                        edges.append(Edge(source=node.id, target=target, kind=EdgeKind.SYNC))
+        return tuple(edges)
+
+
+def compile_playbook(path: str, options: CompileOptions | None = None) -> Compiled:
+    """Load, check and lower one playbook.  Pure: reads files, returns values."""
+    compiler = Compiler(options or CompileOptions())
+    plays = compiler.playbook(path)
+    graph = Graph(plays=tuple(plays))
+    sources = {p: doc.source for p, doc in compiler.sources.documents.items()}
+    return Compiled(
+        graph=graph,
+        diagnostics=tuple(sorted_unique(compiler.sources.diagnostics())),
+        sources=sources,
+        inputs=dict(compiler.sources.inputs),
+    )
+
+
+def compile_task_file(
+    path: str,
+    *,
+    id_prefix: str,
+    section: Section = Section.TASKS,
+    base_dir: str | None = None,
+    collections: tuple[str, ...] = (),
+    options: CompileOptions | None = None,
+) -> tuple[tuple[Step, ...], tuple[Diagnostic, ...]]:
+    """Compile a task file on its own (``include_tasks`` at run time): its steps and findings."""
+    compiler = Compiler(options or CompileOptions())
+    folder = base_dir if base_dir is not None else (os.path.dirname(path) or ".")
+    scope = Scope(
+        section=section,
+        base_dir=folder,
+        file_dir=os.path.dirname(path) or ".",
+        library=compiler.sources.library_modules(folder),
+        collections=collections,
+        import_chain=(path,),
+    )
+    ctx, root = compiler.sources.load(path)
+    steps: list[Step] = []
+    if isinstance(root, YSeq):
+        steps = compiler.blocks.steps(ctx, root, id_prefix, scope)
+    elif root is not None and not (isinstance(root, YScalar) and root.value is None):
+        ctx.report(
+            codes.SCHEMA_NOT_A_PLAYBOOK,
+            root.span,
+            f"a task file must be a list of tasks, got {values.describe(root)}",
+        )
+    return tuple(steps), tuple(sorted_unique(compiler.sources.diagnostics()))
+
+
+def compile_role(
+    name: str,
+    *,
+    id_prefix: str,
+    base_dir: str,
+    tasks_from: str = "main",
+    options: CompileOptions | None = None,
+) -> tuple[tuple[Step, ...], tuple[Step, ...], tuple[Diagnostic, ...]]:
+    """Compile a role on its own (``include_role`` at run time): tasks, handlers and findings."""
+    compiler = Compiler(options or CompileOptions())
+    scope = Scope(section=Section.TASKS, base_dir=base_dir, file_dir=base_dir)
+    ctx = FileContext(SourceText(f"<role {name}>", ""))
+    compiler.sources.contexts[ctx.path] = ctx
+    span = ctx.source.span(0, 0)
+    steps, handlers = compiler.blocks.role(ctx, name, span, id_prefix, scope, tasks_from=tasks_from)
+    return tuple(steps), tuple(handlers), tuple(sorted_unique(compiler.sources.diagnostics()))
