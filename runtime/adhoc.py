@@ -32,11 +32,12 @@ from playgraph.compiler.ir import Blocking, Detached, Join, Node, Play, Polled
 from playgraph.compiler.spans import Span
 from playgraph.grammar import ArgsSyntaxError, parse_args
 
+from playgraph.semantics import builtin_name
+
 from . import config as _config
-from .connection.base import Connection, ConnectionError
+from .connection.base import Connection, TargetUnreachable
 from .context import RunContext
 from .jobs import JobError
-from .modules import builtin_name
 from .results import Result, is_changed, is_failed, is_skipped, is_unreachable
 from .tracing import Event, EventKind
 
@@ -48,9 +49,9 @@ __all__ = [
     "JobTarget",
     "adhoc_span",
     "build_play",
-    "cleanup_jobs",
     "format_minimal",
     "format_oneline",
+    "guarded",
     "job_targets",
     "kill_jobs",
     "list_jobs",
@@ -373,7 +374,6 @@ def _as_list(value: Any) -> list[Any]:
 # these work on any job whose status file is in the host's async dir, whichever
 # run started it.
 
-_FINAL_STATES = frozenset({"finished", "timeout", "killed", "lost"})
 """Sidecar states of jobs whose process is gone: their files may be removed."""
 
 
@@ -397,11 +397,11 @@ def job_targets(run: RunContext, hosts: Sequence[str]) -> list[JobTarget]:
     return targets
 
 
-async def _guarded(call: Awaitable[Result]) -> Result:
+async def guarded(call: Awaitable[Result]) -> Result:
     """A host's result; an unreachable target or a refusing supervisor become results too."""
     try:
         return await call
-    except ConnectionError as error:
+    except TargetUnreachable as error:
         return {"unreachable": True, "changed": False, "msg": str(error)}
     except (JobError, OSError) as error:
         return {"failed": True, "changed": False, "msg": str(error)}
@@ -422,7 +422,7 @@ async def list_jobs(target: JobTarget, *, now: float) -> Result:
             shown.append(entry)
         return {"changed": False, "async_dir": target.async_dir, "jobs": shown}
 
-    return await _guarded(run())
+    return await guarded(run())
 
 
 async def kill_jobs(target: JobTarget, jids: Sequence[str]) -> list[Result]:
@@ -455,39 +455,4 @@ async def kill_jobs(target: JobTarget, jids: Sequence[str]) -> list[Result]:
             "job_failed": bool(status.get("failed")),
         }
 
-    return [await _guarded(kill(jid)) for jid in jids]
-
-
-async def cleanup_jobs(target: JobTarget, *, older_than: float | None, now: float) -> Result:
-    """Remove the files of jobs that have ended (and, with ``older_than``, long enough ago).
-
-    Never a running job's: only jobs the supervisor lists in a final state are
-    touched, and a state never goes back to running.
-    """
-
-    async def run() -> Result:
-        conn, async_dir = target.conn, target.async_dir
-        await conn.connect()
-        erased: list[str] = []
-        kept: list[str] = []
-        for meta in await conn.list_jobs(async_dir=async_dir):
-            jid = str(meta.get("jid"))
-            if meta.get("state") not in _FINAL_STATES or not _old_enough(meta, older_than, now):
-                kept.append(jid)
-                continue
-            await conn.cleanup_job(jid, async_dir=async_dir)
-            erased.append(jid)
-        return {"changed": bool(erased), "async_dir": async_dir, "erased": erased, "kept": kept}
-
-    return await _guarded(run())
-
-
-def _old_enough(meta: Mapping[str, Any], older_than: float | None, now: float) -> bool:
-    if older_than is None:
-        return True
-    # Age since the job ended (its start when the end is unknown); another tool's
-    # job has neither, and is kept rather than guessed at.
-    moment = meta.get("end") or meta.get("start")
-    if not isinstance(moment, int | float) or isinstance(moment, bool):
-        return False
-    return now - float(moment) >= older_than
+    return [await guarded(kill(jid)) for jid in jids]

@@ -1,23 +1,27 @@
-"""Entry points of the runtime: connections by inventory variables, and running a graph."""
+"""Entry points of the runtime: connections by inventory variables, a run's lifecycle
+(`open_runtime`), and running a graph."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
-from collections.abc import Callable, Mapping, Sequence
+import weakref
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 import yaml
 from playgraph.compiler.ir import Graph
 
 from . import config as _config
-from .connection.base import Connection, ConnectionError
+from .connection.base import Connection, TargetUnreachable
 from .connection.local import LocalConnection
 from .context import ConnectionFactory, RunContext, RunOptions
 from .display import Display
 from .inventory import Inventory
+from .jobs import close_clients
 from .scheduler import RunOutcome, Scheduler
 from .tracing import Event, Tracer
 
@@ -31,7 +35,7 @@ class UnsupportedConnection:
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         async def fail(*args: Any, **kwargs: Any) -> Any:
-            raise ConnectionError(self.reason)
+            raise TargetUnreachable(self.reason)
 
         return fail
 
@@ -99,6 +103,45 @@ def _load_yaml(text: str, where: str) -> Any:
         raise ValueError(f"{place}: invalid YAML/JSON in extra vars: {problem}") from None
 
 
+_OPEN: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
+"""Runtimes open in each event loop: the supervisor clients are shared by the loop, so
+only the last one to close closes them."""
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    inventory: Inventory,
+    options: RunOptions,
+    *,
+    connect: ConnectionFactory = default_connect,
+    subscribers: Sequence[Callable[[Event], None]] = (),
+    rng: random.Random | None = None,
+) -> AsyncIterator[RunContext]:
+    """A run's context, and on the way out (even cancelled) everything it opened closed:
+    every connection, and this event loop's supervisor clients.  The supervisors and
+    their jobs keep running; only playgraph's own ends of the streams close.
+
+    Everything that reaches targets goes through one: `run_graph`, and the CLI's job
+    commands.  Without it a run leaves its client streams to the garbage collector
+    (``ResourceWarning: unclosed transport`` under ``python -X dev``).
+    """
+    loop = asyncio.get_running_loop()
+    run = RunContext(
+        inventory=inventory, options=options, connect=connect, tracer=Tracer(subscribers), rng=rng
+    )
+    _OPEN[loop] = _OPEN.get(loop, 0) + 1
+    try:
+        yield run
+    finally:
+        _OPEN[loop] -= 1
+        try:
+            await run.close()
+        finally:
+            if not _OPEN[loop]:
+                del _OPEN[loop]
+                await close_clients()
+
+
 async def run_graph(
     graph: Graph,
     inventory: Inventory,
@@ -109,19 +152,21 @@ async def run_graph(
     display_stream: TextIO | None = None,
     rng: random.Random | None = None,
 ) -> RunOutcome:
-    tracer = Tracer(subscribers)
-    run = RunContext(inventory=inventory, options=options, connect=connect, tracer=tracer, rng=rng)
-    scheduler = Scheduler(graph, run)
-    if display_stream is not None:
-        tracer.subscribe(
-            Display(
-                run.node_index,
-                display_stream,
-                verbosity=options.verbosity,
-                stats=run.document.stats,
+    """Run ``graph`` in its own `open_runtime`: nothing it opened is left open after it."""
+    async with open_runtime(
+        inventory, options, connect=connect, subscribers=subscribers, rng=rng
+    ) as run:
+        scheduler = Scheduler(graph, run)
+        if display_stream is not None:
+            run.tracer.subscribe(
+                Display(
+                    run.node_index,
+                    display_stream,
+                    verbosity=options.verbosity,
+                    stats=run.document.stats,
+                )
             )
-        )
-    return await scheduler.execute()
+        return await scheduler.execute()
 
 
 def run_graph_sync(

@@ -10,7 +10,7 @@ import playgraph.compiler.lower as lower
 import pytest
 from playgraph.compiler.result import CompileOptions
 
-from playgraph.cache import compile_cached
+from playgraph.cli.cache import compile_cached
 
 Write = Callable[[str, str | bytes], str]
 
@@ -100,19 +100,20 @@ def test_check_report_is_reused_until_the_playbook_or_configuration_changes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from playgraph import cli
+    from playgraph.cli import check as check_command
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("PLAYGRAPH_NO_CACHE", raising=False)
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.chdir(tmp_path)
     checks: list[object] = []
-    real = cli._check
+    real = check_command.build_report
 
     def counting(*args: object) -> object:
         checks.append(args)
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(cli, "_check", counting)
+    monkeypatch.setattr(check_command, "build_report", counting)
     launch = "- hosts: all\n  tasks:\n    - command: sleep 1\n      async: 5\n      poll: 0\n"
     write("play/site.yml", launch)
 
@@ -142,3 +143,22 @@ def test_check_report_is_reused_until_the_playbook_or_configuration_changes(
     check("-i", "hosts.ini")
     check("-i", "hosts.ini")
     assert len(checks) == 8
+
+
+def test_a_change_to_the_shared_semantics_invalidates_compiled_entries() -> None:
+    """The compiler reads booleans and templates through `playgraph.semantics`: a cached
+    result compiled under an older copy of it must not be reused."""
+    import playgraph.semantics
+    from playgraph.cli import cache
+
+    path = Path(str(playgraph.semantics.__file__))
+    before = path.stat()
+    cache._code_fingerprint.cache_clear()
+    try:
+        first = cache._code_fingerprint()
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+        cache._code_fingerprint.cache_clear()
+        assert cache._code_fingerprint() != first
+    finally:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        cache._code_fingerprint.cache_clear()

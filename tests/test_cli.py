@@ -137,3 +137,46 @@ def test_bad_extra_vars_name_their_place_and_exit_1(write: Write, command: str) 
     assert "cannot read ./nowhere.yml: No such file or directory" in missing.stderr
     for result in (inline, from_file, missing):
         assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
+# --------------------------------------------------------------------------- the package
+
+
+def test_the_cli_has_one_error_type_for_expected_failures() -> None:
+    """Every failure the user can fix is a `CliError` (a `PlaygraphError`) that carries its
+    exit code; no command defines its own (there once were UsageError, RunSetupError and
+    SetupError, each caught in its own place)."""
+    import ast
+
+    from playgraph.cli.errors import CliError
+    from playgraph.semantics import PlaygraphError
+
+    assert issubclass(CliError, PlaygraphError)
+    package = Path(__file__).resolve().parents[1] / "playgraph" / "cli"
+    defined = {
+        f"{path.stem}.{node.name}"
+        for path in sorted(package.glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef)
+        and any(
+            isinstance(base, ast.Name) and base.id.endswith(("Error", "Exception"))
+            for base in node.bases
+        )
+    }
+    # `Interrupted` is a signal (a BaseException, as KeyboardInterrupt), not an error.
+    assert defined == {"errors.CliError", "interrupts.Interrupted"}, defined
+    assert CliError.usage("x").exit_code == 5 and CliError.setup("x").exit_code == 1
+
+
+def test_importing_the_cli_starts_no_event_loop_machinery() -> None:
+    """``check`` and ``compile`` stay fast to start: the CLI imports asyncio, asyncssh and
+    the parsers only where a command needs them."""
+    probe = (
+        "import sys, playgraph.cli\n"
+        "playgraph.cli.build_parser()\n"
+        "print(sorted(m for m in ('asyncio', 'asyncssh', 'lark', 'jinja2') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout

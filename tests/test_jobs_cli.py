@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from playgraph.commands_jobs import parse_duration, split_words
+from playgraph.cli.jobs import parse_duration, split_words
 from tests.test_adhoc import (  # noqa: F401 - async_dir is a fixture
     async_dir,
     blocks,

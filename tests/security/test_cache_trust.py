@@ -17,8 +17,8 @@ import playgraph.compiler.lower as lower
 import pytest
 from playgraph.compiler.result import CompileOptions
 
-from playgraph import cache
-from playgraph.cache import compile_cached
+from playgraph.cli import cache
+from playgraph.cli.cache import compile_cached
 
 Write = Callable[[str, str | bytes], str]
 FOREIGN_USER = "pgtest_cache"

@@ -17,7 +17,6 @@ for SIGHUP.  (ansible-core lets SIGTERM and SIGHUP kill it outright.)
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -129,6 +128,8 @@ def deferred() -> Iterator[None]:
 async def run_interruptibly(work: Awaitable[RunOutcome]) -> RunOutcome:
     """Await a run; the first signal cancels it (the run stops cleanly and its outcome,
     marked ``interrupted``, is returned), a second one ends the process at once."""
+    import asyncio  # here: `check` and `compile` never start an event loop
+
     from playgraph.runtime.scheduler import RunInterrupted
 
     loop = asyncio.get_running_loop()

@@ -39,6 +39,8 @@ from playgraph.grammar.loading import Codec, cache_root, read_private, write_pri
 _KEEP = 64
 """Entries kept; older ones are removed when a new one is written."""
 _SUFFIX = ".json"
+_UNUSABLE = (OSError, ValueError, LookupError, TypeError, AttributeError, RecursionError)
+"""What decoding a stale, truncated or foreign entry can raise: it is a miss, not an error."""
 
 
 def cache_dir(kind: str = "compile") -> Path:
@@ -47,10 +49,12 @@ def cache_dir(kind: str = "compile") -> Path:
 
 @functools.cache
 def _code_fingerprint(*, with_cli: bool = False) -> str:
-    """Size and mtime of every file of the compiler and grammars (a code change invalidates);
-    ``with_cli`` adds the CLI's own modules, which format reports."""
+    """Size and mtime of every file of the compiler, the grammars and the shared semantics
+    they use (a code change invalidates); ``with_cli`` adds the CLI's own modules, which
+    format reports."""
     import playgraph.compiler
     import playgraph.grammar
+    import playgraph.semantics
 
     digest = hashlib.sha256(__version__.encode())
     files = [
@@ -58,6 +62,7 @@ def _code_fingerprint(*, with_cli: bool = False) -> str:
         for package in (playgraph.compiler, playgraph.grammar)
         for path in sorted(Path(str(package.__file__)).parent.rglob("*"))
     ]
+    files.append(Path(str(playgraph.semantics.__file__)))
     if with_cli:
         files += sorted(Path(__file__).parent.glob("*.py"))
     for path in files:
@@ -123,7 +128,7 @@ def compile_cached(path: str, options: CompileOptions, *, use_cache: bool = True
             fingerprint(seen, kind) == kind for seen, kind in cached.inputs.items()
         ):
             return cached
-    except Exception:
+    except _UNUSABLE:
         pass
     compiled = _compile(path, options)
     _store(entry, compiled)
@@ -175,7 +180,7 @@ def load_report(key: str) -> Report | None:
     """The stored report for ``key``, if every input it recorded is unchanged."""
     try:
         report = _load(cache_dir("check") / f"{key}{_SUFFIX}")
-    except Exception:
+    except _UNUSABLE:
         return None
     if isinstance(report, Report) and all(
         fingerprint(path, kind) == kind for path, kind in report.inputs.items()

@@ -1,0 +1,62 @@
+"""What every command writes the same way: warnings, output files, JSON, a run's end."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import interrupts
+from .errors import CliError
+
+if TYPE_CHECKING:
+    from playgraph.runtime.scheduler import RunOutcome
+
+
+def warn(message: str) -> None:
+    """ansible's warning line on stderr."""
+    sys.stderr.write(f"[WARNING]: {message}\n")
+    sys.stderr.flush()
+
+
+def write_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=4, sort_keys=True, default=str) + "\n")
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: never a half-written output file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=".playgraph-", dir=folder)
+    except OSError as error:
+        raise CliError.usage(f"cannot write {path}: {error.strerror}") from None
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except OSError as error:
+        os.unlink(temporary)
+        raise CliError.usage(f"cannot write {path}: {error.strerror}") from None
+    except BaseException:  # interrupted: no stray temporary file either
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def finish(outcome: RunOutcome, document: str | None, inventory: Sequence[str]) -> int:
+    """The end of ``run`` and ``adhoc``: the document (whole: signals wait until it is
+    written) and, after an interruption, the jobs left running; the run's exit code."""
+    with interrupts.deferred():
+        if document is not None:
+            sys.stdout.write(document)
+            sys.stdout.flush()
+        if outcome.interrupted is None:
+            return int(outcome.exit_code)
+        hint = [f"-i {shlex.quote(source)}" for source in inventory]
+        interrupts.report(outcome.interrupted, hint)
+        return interrupts.exit_code(interrupts.signal_of(outcome.interrupted))
