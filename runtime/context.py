@@ -12,11 +12,14 @@ from typing import Any
 
 from playgraph.compiler.ir import Node, Play
 
+from playgraph.semantics import is_template
+
 from . import config as _config
-from .connection.base import Become, Connection, ConnectionError
+from .connection.base import Connection, TargetUnreachable
 from .connection.settings import CommandLine, ConnectionSettings, Keywords
 from .connection.settings import resolve as resolve_settings
 from .inventory import Inventory
+from .jobspec import Become
 from .results import RunDocument
 from .templating import OMIT, DataDict, LazyVars, Templar, TemplateError, merge_layers
 from .tracing import Event, EventKind, Tracer
@@ -238,7 +241,7 @@ class RunContext:
         name = self._task_names.get(node.id)
         if name is None:
             name = node.display_name
-            if node.name and ("{{" in name or "{%" in name):
+            if node.name and is_template(name, comments=False):  # as the templar renders
                 try:
                     name = str(
                         self.templar.render(name, self.templar.lazy(self.host_layers(host, node)))
@@ -322,7 +325,7 @@ class RunContext:
 
     async def close(self) -> None:
         for conn in self._connections.values():
-            with contextlib.suppress(OSError, ConnectionError):
+            with contextlib.suppress(OSError, TargetUnreachable):
                 await conn.close()
         self._connections.clear()
 

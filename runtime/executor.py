@@ -1,7 +1,7 @@
 """Running one node on one host: templating, loops, retries, async launch and polling, results.
 
 The order of operations per attempt follows ansible-core's TaskExecutor
-(semantics reference §4): run the action; for ``async > 0, poll > 0`` wait for
+(specs/scheduling.md, "One task on one host"): run the action; for ``async > 0, poll > 0`` wait for
 the job; normalise ``failed``/``changed``; record ``attempts``; register; apply
 ``changed_when`` then ``failed_when``; then decide ``until``.
 
@@ -26,12 +26,15 @@ from typing import Any
 from playgraph.compiler.ir import Detached, Join, Node, Polled
 from playgraph.compiler.spans import Span
 
+from playgraph.semantics import builtin_name
+
 from . import actions
 from . import config as _config
-from .connection.base import Become, Connection, ConnectionError
+from .connection.base import Connection, TargetUnreachable
 from .context import RunContext
 from .jobs import RUN_ID, JobError, new_jid
-from .modules import ModuleFailure, TaskContext, builtin_name, get_module, module_names
+from .jobspec import Become
+from .modules import ModuleFailure, TaskContext, get_module, module_names
 from .results import Result, is_failed, is_skipped, loop_aggregate, normalize, skipped
 from .templating import OMIT, TemplateError, mark_unsafe
 from .tracing import EventKind
@@ -62,7 +65,7 @@ def _failure(message: str, span: Span | None = None) -> Result:
 
 
 def _coerce_int(value: Any, field: str) -> int:
-    """ansible-core's integer keyword coercion, with its messages (semantics reference §1.2)."""
+    """ansible-core's integer keyword coercion, with its messages (ansible-core's FieldAttribute ``int``)."""
     if isinstance(value, bool):
         raise _Final(
             _failure(
@@ -116,7 +119,7 @@ class Executor:
         try:
             variables = run.templar.lazy(run.host_layers(host, node))
             result = await self._run_loop_or_item(node, host, variables)
-        except ConnectionError as error:
+        except TargetUnreachable as error:
             result = {"unreachable": True, "changed": False, "msg": str(error)}
         except _Final as final:
             result = final.result
@@ -318,7 +321,7 @@ class Executor:
             conn, async_dir, become = self._join_target(
                 node, host, self.run.templar.lazy(self.run.host_layers(host, node))
             )
-            with contextlib.suppress(ConnectionError, JobError):
+            with contextlib.suppress(TargetUnreachable, JobError):
                 await conn.wait_jobs([jid], timeout=delay, async_dir=async_dir, become=become)
                 return
         await asyncio.sleep(delay)
@@ -494,7 +497,7 @@ class Executor:
                 status = (
                     await conn.wait_jobs([jid], timeout=timeout, async_dir=async_dir, become=become)
                 )[jid]
-            except (ConnectionError, JobError) as error:
+            except (TargetUnreachable, JobError) as error:
                 # A bounce during polling is not fatal until the time runs out (as ansible-core).
                 if loop.time() >= deadline:
                     return _failure(str(error))
@@ -504,7 +507,7 @@ class Executor:
                 break
             run.emit(EventKind.NODE_POLLED, node.id, host, jid=jid, status=dict(status))
             if loop.time() >= deadline:
-                with contextlib.suppress(ConnectionError, JobError):
+                with contextlib.suppress(TargetUnreachable, JobError):
                     await conn.kill_job(jid, async_dir=async_dir, become=become)
                 return {
                     "failed": True,
@@ -520,7 +523,7 @@ class Executor:
                 "async_result": status,
             }
         # ansible-core 2.11+ removes the job file of a job it polled to the end.
-        with contextlib.suppress(ConnectionError, JobError):
+        with contextlib.suppress(TargetUnreachable, JobError):
             await conn.cleanup_job(jid, async_dir=async_dir, become=become)
         return dict(status)
 

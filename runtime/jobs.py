@@ -50,7 +50,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from .connection.base import JobSpec
+from .jobspec import JobSpec
 from .target import supervisor as _target
 
 SUPERVISOR_PATH = Path(_target.__file__).resolve()
@@ -520,7 +520,7 @@ async def close_clients() -> None:
             task.cancel()
         try:
             client = await task
-        except (asyncio.CancelledError, Exception):
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing: a failed open has nothing to close
             continue
         await client.close()
 
@@ -532,7 +532,7 @@ async def close_clients() -> None:
 def target_python() -> str:
     """The interpreter that runs the supervisor here, resolved once and never a shim.
 
-    A pyenv shim on PATH costs ~100 ms per start (DESIGN.md, cost model), so
+    A pyenv shim on PATH costs ~100 ms per start (ARCHITECTURE.md, the job supervisor), so
     PATH is not consulted: the system ``/usr/bin/python3`` if present, else
     the real file behind this process's interpreter.
     """

@@ -3,7 +3,8 @@
 Modules are small classes that turn arguments into these calls; they never
 touch sockets or processes themselves.  Three implementations: ``local``
 (asyncio subprocesses on this machine), ``ssh`` (one multiplexed asyncssh
-connection per host) and a scripted fake for the scheduler's property tests.
+connection per host) and a scripted fake for the scheduler's property tests
+(`playgraph.runtime.testing.fake_connection`).
 
 Jobs (``async``) are run on the target by the job supervisor
 (`runtime/target/supervisor.py`): one long-lived process per target machine,
@@ -16,29 +17,20 @@ truth: a job survives the supervisor's and the controller's death.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from playgraph.semantics import PlaygraphError
+
+from ..jobspec import Become, JobSpec
 
 
-class ConnectionError(Exception):
+class TargetUnreachable(PlaygraphError):
     """The target cannot be reached (refused, timeout, DNS, authentication).
 
     The scheduler reports the host as ``unreachable: true`` with this message
     and drops it from the rest of the play, as Ansible does.
     """
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Become:
-    """Privilege escalation for one call (sudo)."""
-
-    user: str = "root"
-    method: str = "sudo"
-    flags: str | None = None
-    """None: the connection's defaults (``-H``, and ``-n`` or ``-S`` by the password)."""
-    password: str | None = field(default=None, repr=False)
-    exe: str | None = None
-    """The become program (``ansible_become_exe``); None: ``sudo`` on the target's PATH."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,42 +45,6 @@ class CommandResult:
     end: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobSpec:
-    """A job for the supervisor: what to run, its limit, and how to read its output.
-
-    Exactly one of ``argv`` / ``shell`` is set.  ``result`` says how the job's
-    status record is made when it ends: ``command`` builds the command module's
-    result (``cmd, rc, stdout, stderr, start, end, delta, changed, msg``);
-    ``json`` parses the program's stdout as a module's JSON result (leading and
-    trailing junk dropped with a warning, as ansible-core's wrapper does).
-    """
-
-    jid: str
-    limit: float
-    """Seconds; the job's process group gets SIGTERM at exactly this age, SIGKILL shortly after."""
-    argv: Sequence[str] | None = None
-    shell: str | None = None
-    executable: str | None = None
-    """Shell for ``shell`` jobs (default /bin/sh)."""
-    env: Mapping[str, str] = field(default_factory=dict)
-    cwd: str | None = None
-    stdin: bytes | None = None
-    result: Literal["command", "json"] = "command"
-    module: str = "command"
-    """Shown by ``playgraph jobs list``."""
-    async_dir: str = "~/.ansible_async"
-    become: Become | None = None
-    run_id: str | None = None
-    """The run that started the job (`jobs.RUN_ID`), recorded in its sidecar for ``jobs list``."""
-    host: str | None = None
-    """The inventory host the job was started for."""
-    task: Mapping[str, str] | None = None
-    """The task that started it: ``{"name": <task name>, "id": <node id>}``."""
-    no_log: bool = False
-    """The task is ``no_log``: ``playgraph jobs list/status`` mask its command and result."""
-
-
 class Connection(Protocol):
     """One target host's connection.  Implementations are ordinary (stateful) classes."""
 
@@ -96,7 +52,7 @@ class Connection(Protocol):
     """The inventory hostname this connection serves."""
 
     async def connect(self) -> None:
-        """Open the connection (idempotent).  Raises `ConnectionError`."""
+        """Open the connection (idempotent).  Raises `TargetUnreachable`."""
 
     async def run(
         self,

@@ -14,14 +14,11 @@ import atexit
 import contextlib
 import json
 import os
-import secrets
-import shlex
 import shutil
 import signal
 import stat
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -37,7 +34,9 @@ from ..jobs import (
     local_supervisor,
     supervisor_argv,
 )
-from .base import Become, CommandResult, JobSpec
+from ..jobspec import Become, JobSpec
+from . import posix
+from .base import CommandResult
 from .supervised import SupervisedJobs
 
 if TYPE_CHECKING:
@@ -45,76 +44,50 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
-TERM_GRACE = 2.0
-"""Seconds between SIGTERM and SIGKILL when a command's time is up."""
-DRAIN_AFTER_KILL = 1.0
-"""How long to keep reading a killed command's pipes (an escaped child may hold them)."""
-BRIDGE_TIMEOUT = 15.0
-"""Seconds for sudo + the supervisor bridge to say hello."""
 
+class _ProcessPipes:
+    """A subprocess's pipes (`posix.Pipes`); stdin may be /dev/null (then writes are dropped)."""
 
-# --------------------------------------------------------------------------- become
-
-
-def sudo_argv(become: Become, *, prompt: str | None = None) -> list[str]:
-    """``sudo [flags] -u USER --``: ``-n -H`` by default; ``-S -p PROMPT`` with a password.
-
-    ``-n`` would make sudo refuse to read a password, so it is dropped then.
-    """
-    if become.method != "sudo":
-        raise JobError(f"become method {become.method!r} is not supported by the local connection")
-    flags = shlex.split(become.flags) if become.flags else ["-H"]
-    if prompt is None:
-        if "-n" not in flags and "--non-interactive" not in flags:
-            flags = ["-n", *flags]
-    else:
-        flags = [f for f in flags if f not in ("-n", "--non-interactive", "-S", "--stdin")]
-        flags += ["-S", "-p", prompt]
-    return [become.exe or "sudo", *flags, "-u", become.user, "--"]
-
-
-class _PasswordFeeder:
-    """Collects a sudo'ed process's stderr and answers sudo's password prompt on stdin.
-
-    sudo reads the password from stdin (``-S``) and prints a prompt unique to this
-    call on stderr; the password is written only when that prompt appears, so it
-    never reaches the command's own stdin when sudo does not ask (NOPASSWD).
-    A second prompt means the password was wrong: the process is stopped.
-    """
-
-    def __init__(self, proc: asyncio.subprocess.Process, password: str | None, prompt: str) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
-        self.password = password
-        self.prompt = prompt.encode()
-        self.stderr = bytearray()
-        self.failure: str | None = None
-        self.ready = asyncio.Event()
-        """Set once sudo is done (the command runs); prompts after that are the command's."""
 
-    async def pump(self) -> None:
+    async def read_stdout(self) -> bytes:
+        assert self.proc.stdout is not None
+        return await self.proc.stdout.read(65536)
+
+    async def read_stderr(self) -> bytes:
         assert self.proc.stderr is not None
-        prompts = 0
-        while True:
-            chunk = await self.proc.stderr.read(65536)
-            if not chunk:
-                break
-            self.stderr += chunk
-            if self.password is None or self.ready.is_set():
-                continue
-            seen = bytes(self.stderr).count(self.prompt)
-            if seen > prompts:
-                prompts = seen
-                if prompts > 1:
-                    self.failure = "incorrect sudo password"
-                    _signal_group(self.proc, signal.SIGKILL)
-                    continue
-                assert self.proc.stdin is not None
-                with contextlib.suppress(ConnectionError):
-                    self.proc.stdin.write(self.password.encode() + b"\n")
-                    await self.proc.stdin.drain()
+        return await self.proc.stderr.read(65536)
 
-    def clean_stderr(self) -> bytes:
-        return bytes(self.stderr).replace(self.prompt, b"")
+    async def write_stdin(self, data: bytes) -> None:
+        if self.proc.stdin is None:
+            return
+        with contextlib.suppress(ConnectionError):  # the builtin: a broken pipe
+            self.proc.stdin.write(data)
+            await self.proc.stdin.drain()
+
+    def end_stdin(self) -> None:
+        if self.proc.stdin is not None:
+            with contextlib.suppress(ConnectionError):
+                self.proc.stdin.close()
+
+    def give_up(self) -> None:
+        _signal_group(self.proc, signal.SIGKILL)
+
+    async def wait_closed(self) -> None:
+        await self.proc.wait()
+
+
+class _LocalProcess(_ProcessPipes):
+    """A command as a subprocess leading its own process group (`posix.Process`)."""
+
+    tag: str | None = None
+
+    async def stop(self, talk: posix.BecomeTalk) -> None:
+        await _stop_group(self.proc)
+
+    async def exit_status(self, *, timed_out: bool, talk: posix.BecomeTalk) -> int:
+        return self.proc.returncode if self.proc.returncode is not None else await self.proc.wait()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -131,7 +104,7 @@ async def _stop_group(proc: asyncio.subprocess.Process) -> None:
     """SIGTERM the command's group, SIGKILL it after TERM_GRACE, reap the leader."""
     _signal_group(proc, signal.SIGTERM)
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(proc.wait(), TERM_GRACE)
+        await asyncio.wait_for(proc.wait(), posix.TERM_GRACE)
     _signal_group(proc, signal.SIGKILL)  # leftovers of the group, if any
     await proc.wait()
 
@@ -150,17 +123,6 @@ async def _spawn(*argv: str, **kwargs: Any) -> asyncio.subprocess.Process:
         with contextlib.suppress(Exception):
             await _stop_group(await task)
         raise
-
-
-def _command(argv: Sequence[str] | None, shell: str | None, executable: str | None) -> list[str]:
-    if (argv is None) == (shell is None):
-        raise ValueError("exactly one of argv and shell")
-    if shell is not None:
-        return [executable or "/bin/sh", "-c", shell]
-    assert argv is not None
-    if not argv:
-        raise ValueError("argv must not be empty")
-    return list(argv)
 
 
 def _current_umask() -> int:
@@ -228,7 +190,7 @@ def _shared_supervisor_script() -> str:
 # --------------------------------------------------------------------------- connection
 
 
-class LocalConnection(SupervisedJobs):
+class LocalConnection(posix.PosixCommands, SupervisedJobs):
     """The controller's own machine as a target (``ansible_connection=local``).
 
     Stateless apart from its options: the job supervisor clients are shared by
@@ -246,42 +208,15 @@ class LocalConnection(SupervisedJobs):
 
     # ----------------------------------------------------------------- commands
 
-    async def run(
-        self,
-        argv: Sequence[str] | None = None,
-        *,
-        shell: str | None = None,
-        executable: str | None = None,
-        stdin: bytes | None = None,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        timeout: float | None = None,
-        become: Become | None = None,
-    ) -> CommandResult:
-        """Run a command to completion; on ``timeout`` its process group is stopped.
-
-        ``rc`` is -N when the command was killed by signal N (also after a timeout).
-        """
-        cmd = _command(argv, shell, executable)
-        nonce = secrets.token_hex(8)
-        password = become.password if become is not None else None
-        prompt = f"[playgraph sudo {nonce}] password:" if password is not None else None
-        marker = f"PLAYGRAPH-BECOME-{nonce}".encode()
-        if become is not None:
-            if env:
-                # sudo resets the environment; set the variables inside it.
-                cmd = ["env", *(f"{k}={v}" for k, v in env.items()), *cmd]
-                env = None
-            if password is not None:
-                # The marker tells where sudo's conversation ends and the command begins.
-                cmd = ["/bin/sh", "-c", f'echo {marker.decode()}; exec "$@"', "sh", *cmd]
-            cmd = [*sudo_argv(become, prompt=prompt), *cmd]
-        full_env = {**os.environ, **env} if env else None
-        needs_stdin = stdin is not None or password is not None
+    async def _start(
+        self, cmd: posix.CommandLine, *, cwd: str | None, stdin: bool, nonce: str
+    ) -> _LocalProcess | CommandResult:
+        full_env = {**os.environ, **cmd.env} if cmd.env else None
+        needs_stdin = stdin or cmd.password is not None
         start = time.time()
         try:
             proc = await _spawn(
-                *cmd,
+                *cmd.argv,
                 stdin=asyncio.subprocess.PIPE if needs_stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -297,70 +232,7 @@ class LocalConnection(SupervisedJobs):
             return CommandResult(
                 rc=rc, stdout=b"", stderr=message.encode(), start=start, end=time.time()
             )
-        out = bytearray()
-        feeder = _PasswordFeeder(proc, password, prompt or "")
-        work = asyncio.ensure_future(
-            self._communicate(proc, out, feeder, stdin, marker if password is not None else None)
-        )
-        try:
-            await asyncio.wait_for(asyncio.shield(work), timeout)
-        except TimeoutError:
-            await _stop_group(proc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(work, DRAIN_AFTER_KILL)
-        except asyncio.CancelledError:
-            work.cancel()
-            await asyncio.shield(_stop_group(proc))
-            raise
-        rc = proc.returncode if proc.returncode is not None else await proc.wait()
-        err = feeder.clean_stderr()
-        if feeder.failure is not None:
-            err = (err + b"\n" + feeder.failure.encode()).strip()
-        return CommandResult(rc=rc, stdout=bytes(out), stderr=err, start=start, end=time.time())
-
-    @staticmethod
-    async def _communicate(
-        proc: asyncio.subprocess.Process,
-        out: bytearray,
-        feeder: _PasswordFeeder,
-        stdin: bytes | None,
-        marker: bytes | None,
-    ) -> None:
-        if marker is None:
-            feeder.ready.set()
-        started = (marker or b"") + b"\n"
-
-        async def read_stdout() -> None:
-            assert proc.stdout is not None
-            head = b""
-            while True:
-                chunk = await proc.stdout.read(65536)
-                if not chunk:
-                    break
-                if feeder.ready.is_set():
-                    out.extend(chunk)
-                    continue
-                head += chunk
-                at = head.find(started)
-                if at >= 0:
-                    out.extend(head[at + len(started) :])
-                    feeder.ready.set()
-            if not feeder.ready.is_set():
-                out.extend(head)  # sudo never started the command
-                feeder.ready.set()
-
-        async def feed_stdin() -> None:
-            if proc.stdin is None:
-                return
-            await feeder.ready.wait()
-            with contextlib.suppress(ConnectionError):
-                if stdin:
-                    proc.stdin.write(stdin)
-                    await proc.stdin.drain()
-                proc.stdin.close()
-
-        await asyncio.gather(read_stdout(), feeder.pump(), feed_stdin())
-        await proc.wait()
+        return _LocalProcess(proc)
 
     # ----------------------------------------------------------------- files
 
@@ -372,29 +244,13 @@ class LocalConnection(SupervisedJobs):
             await asyncio.to_thread(_write_atomic, data, path, mode)
             return
         # As the other user: the same temp-then-rename, done by a shell under sudo.
-        script = (
-            'set -e; t="$1.playgraph-$$.tmp"; trap \'rm -f "$t"\' EXIT; '
-            '(umask 077; cat > "$t"); '
-            'if [ -n "$2" ]; then chmod "$2" "$t"; '
-            'elif ! chmod --reference="$1" "$t" 2>/dev/null; then '
-            'chmod "$(printf %o $((0666 & ~0$(umask))))" "$t"; fi; '
-            'mv -f "$t" "$1"; trap - EXIT'
-        )
-        mode_arg = format(mode, "o") if mode is not None else ""
-        result = await self.run(
-            ["/bin/sh", "-c", script, "sh", path, mode_arg], stdin=data, become=become
-        )
-        if result.rc != 0:
-            raise OSError(f"could not write {path} as {become.user}: {_text(result.stderr)}")
+        await super().put_file(data, path, mode=mode, become=become)
 
     async def get_file(self, path: str, *, become: Become | None = None) -> bytes:
         """Read a file (as another user with ``become``); OSError when it cannot be read."""
         if become is None:
             return await asyncio.to_thread(Path(os.path.expanduser(path)).read_bytes)
-        result = await self.run(["cat", "--", path], become=become)
-        if result.rc != 0:
-            raise OSError(f"could not read {path} as {become.user}: {_text(result.stderr)}")
-        return result.stdout
+        return await super().get_file(path, become=become)
 
     async def close(self) -> None:
         """Nothing of ours to release: shared supervisor clients and jobs keep running."""
@@ -409,13 +265,12 @@ class LocalConnection(SupervisedJobs):
 
     async def _open_bridge(self, async_dir: str, become: Become) -> SupervisorClient:
         """The supervisor of another user, through its ``client`` bridge under sudo."""
-        nonce = secrets.token_hex(8)
-        prompt = f"[playgraph sudo {nonce}] password:" if become.password is not None else None
+        prompt = posix.sudo_prompt(become.password, posix.new_nonce())
         script = _shared_supervisor_script()
         args = ["client", "--async-dir", async_dir]
         if self.idle_exit is not None:
             args += ["--idle-exit", str(self.idle_exit)]
-        argv = [*sudo_argv(become, prompt=prompt), *supervisor_argv(*args)]
+        argv = [*posix.sudo_argv(become, prompt=prompt), *supervisor_argv(*args)]
         argv[argv.index(str(SUPERVISOR_PATH))] = script
         proc = await _spawn(
             *argv,
@@ -426,29 +281,29 @@ class LocalConnection(SupervisedJobs):
             # Its own session: a Ctrl-C at the controller must not cut the bridge mid-request.
             start_new_session=True,
         )
-        feeder = _PasswordFeeder(proc, become.password, prompt or "")
-        pump = asyncio.ensure_future(feeder.pump())
+        talk = posix.BecomeTalk(password=become.password, prompt=prompt)
+        pump = asyncio.ensure_future(talk.pump(_ProcessPipes(proc)))
         assert proc.stdout is not None and proc.stdin is not None
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), BRIDGE_TIMEOUT)
+            line = await asyncio.wait_for(proc.stdout.readline(), posix.BRIDGE_TIMEOUT)
             hello = json.loads(line)["hello"] if line else None
         except (TimeoutError, ValueError, KeyError, TypeError):
             hello = None
         if not isinstance(hello, dict):
             _signal_group(proc, signal.SIGKILL)
             await proc.wait()
-            await asyncio.wait([pump], timeout=DRAIN_AFTER_KILL)
-            detail = feeder.failure or _text(feeder.clean_stderr()) or f"exit {proc.returncode}"
+            await asyncio.wait([pump], timeout=posix.DRAIN_AFTER_KILL)
+            detail = talk.failure or posix.text(talk.clean_stderr()) or f"exit {proc.returncode}"
             raise JobError(f"could not reach the job supervisor as {become.user}: {detail}")
-        feeder.ready.set()  # from here on stdin/stdout carry the protocol
+        talk.ready.set()  # from here on stdin/stdout carry the protocol
 
         async def on_close() -> None:
             try:
-                await asyncio.wait_for(proc.wait(), TERM_GRACE)
+                await asyncio.wait_for(proc.wait(), posix.TERM_GRACE)
             except TimeoutError:
                 _signal_group(proc, signal.SIGKILL)
                 await proc.wait()
-            await asyncio.wait([pump], timeout=DRAIN_AFTER_KILL)
+            await asyncio.wait([pump], timeout=posix.DRAIN_AFTER_KILL)
 
         return SupervisorClient(proc.stdout, proc.stdin, hello=hello, on_close=on_close)
 
@@ -467,10 +322,6 @@ class LocalConnection(SupervisedJobs):
                 started = {}
         rf = started.get("results_file") or client.results_file(spec.jid)
         return launch_record(spec.jid, str(rf))
-
-
-def _text(data: bytes) -> str:
-    return data.decode(errors="replace").strip()
 
 
 if TYPE_CHECKING:

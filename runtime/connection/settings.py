@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import config as _config
+from ..jobspec import Become
 from ..templating import OMIT
-from .base import Become
 
 # Variable spellings of each setting, lowest precedence first (the last defined wins).
 CONNECTION_VARS = ("ansible_connection",)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..jobs import SupervisorClient, SupervisorLost, status_record
-from .base import Become
+from ..jobspec import Become
 
 R = TypeVar("R")
 

@@ -530,7 +530,7 @@ class FaultRun:
                 return
             try:
                 text = action()
-            except Exception as exc:  # the fault did not happen: the run proves nothing
+            except Exception as exc:  # noqa: BLE001 - the fault did not happen: the run proves nothing
                 self.report.violation(
                     "harness",
                     f"fault at t={now() - self.started:.2f}s not injected: "

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from playgraph.runtime.config import ConnectionDefaults
-from playgraph.runtime.connection.base import Become
 from playgraph.runtime.connection.settings import (
     CommandLine,
     ConnectionSettings,
     Keywords,
     resolve,
 )
+from playgraph.runtime.jobspec import Become
 from playgraph.runtime.templating import OMIT
 
 CONFIG = ConnectionDefaults()

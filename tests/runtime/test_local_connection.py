@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 
 import pytest
 from playgraph.runtime import jobs
-from playgraph.runtime.connection.base import Become, JobSpec
-from playgraph.runtime.connection.local import LocalConnection, sudo_argv
+from playgraph.runtime.connection.local import LocalConnection
+from playgraph.runtime.connection.posix import sudo_argv
+from playgraph.runtime.jobspec import Become, JobSpec
 from playgraph.runtime.target import supervisor as sv
 
 T = TypeVar("T")
@@ -221,6 +222,24 @@ def test_become_run_and_files(
     arun(main())
     log = fake_sudo.read_text().splitlines()
     assert log[0] == "user=app n=1 s=0" and "user=app n=0 s=1" in log
+
+
+def test_become_files_expand_tilde_as_the_target_user(
+    fake_sudo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arun: Run[None]
+) -> None:
+    # Under become, ``~`` is the target user's home (as over SSH), not a folder named "~".
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))  # the fake sudo keeps it: "the target user's"
+    monkeypatch.chdir(tmp_path)
+    conn = LocalConnection("localhost")
+
+    async def main() -> None:
+        await conn.put_file(b"tilde", "~/t.txt", become=Become(user="app"))
+        assert await conn.get_file("~/t.txt", become=Become(user="app")) == b"tilde"
+
+    arun(main())
+    assert (home / "t.txt").read_bytes() == b"tilde" and not (tmp_path / "~").exists()
 
 
 def test_become_jobs_go_through_the_bridge(

@@ -30,9 +30,10 @@ from typing import Any, TypeVar
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from playgraph.runtime.connection.base import Become, CommandResult, JobSpec
+from playgraph.runtime.connection.base import CommandResult
 from playgraph.runtime.connection.local import LocalConnection
 from playgraph.runtime.jobs import new_jid
+from playgraph.runtime.jobspec import Become, JobSpec
 from playgraph.runtime.modules import get_module, module_names, remote
 from playgraph.runtime.modules.base import ModuleFailure, TaskContext
 from playgraph.runtime.modules.transfer import INLINE_MAX
@@ -952,9 +953,11 @@ def test_wait_for_paths(run: Runner, arun: Run[Any], tmp_path: Path) -> None:
         return list(results)
 
     appeared, plain, custom = arun(side_by_side())
+    # 1 when the first check missed the file (the usual case); 0 when starting the target
+    # program took longer than the creator's 0.3 s, as it can on a loaded machine.
+    assert appeared.pop("elapsed") in (0, 1)
     assert appeared == {
         "changed": False,
-        "elapsed": 1,
         "match_groupdict": {"n": "42"},
         "match_groups": ["42"],
         "path": str(target),

@@ -28,10 +28,12 @@ import pytest
 from playgraph.compiler import compile_playbook
 from playgraph.compiler.diagnostics import has_errors
 from playgraph.runtime import config, jobs
-from playgraph.runtime.connection.base import Become, ConnectionError, JobSpec
-from playgraph.runtime.connection.ssh import SSHConnection, parse_options
+from playgraph.runtime.connection.base import TargetUnreachable
+from playgraph.runtime.connection.ssh import SSHConnection
+from playgraph.runtime.connection.ssh_options import parse_options
 from playgraph.runtime.context import RunOptions
 from playgraph.runtime.inventory import load_inventory
+from playgraph.runtime.jobspec import Become, JobSpec
 from playgraph.runtime.run import run_graph
 from playgraph.runtime.scheduler import RunOutcome
 from playgraph.runtime.tracing import Event, EventKind
@@ -274,7 +276,7 @@ def test_commands_files_timeouts_and_costs(lab: Lab) -> None:
             # is not repeated); the next command reconnects.
             loop = asyncio.get_running_loop()
             loop.call_later(0.5, lab.a.drop_connections)
-            with pytest.raises(ConnectionError, match=r"to 127\.0\.0\.1 port \d+ was lost"):
+            with pytest.raises(TargetUnreachable, match=r"to 127\.0\.0\.1 port \d+ was lost"):
                 await conn.run(["sleep", "5"])
             assert (await conn.run(["echo", "back"])).stdout == b"back\n"
             return {"connect": connect, "per_command": per_command}
@@ -357,7 +359,7 @@ def test_unreachable_reasons(lab: Lab) -> None:
         start = time.perf_counter()
         try:
             await conn.connect()
-        except ConnectionError as error:
+        except TargetUnreachable as error:
             return str(error), time.perf_counter() - start
         finally:
             await conn.close()

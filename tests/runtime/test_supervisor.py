@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 import pytest
 from playgraph.runtime import jobs
-from playgraph.runtime.connection.base import JobSpec
 from playgraph.runtime.connection.local import LocalConnection
+from playgraph.runtime.jobspec import JobSpec
 from playgraph.runtime.target import supervisor as sv
 
 T = TypeVar("T")
@@ -456,7 +456,7 @@ def test_hundred_jobs_through_one_client(async_dir: Path, arun: Run[None]) -> No
 def test_job_survives_its_controller(async_dir: Path, arun: Run[None]) -> None:
     code = f"""
 import asyncio
-from playgraph.runtime.connection.base import JobSpec
+from playgraph.runtime.jobspec import JobSpec
 from playgraph.runtime.connection.local import LocalConnection
 async def main():
     conn = LocalConnection("localhost")

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 import pytest
 from playgraph.runtime import jobs
-from playgraph.runtime.connection.base import JobSpec
 from playgraph.runtime.connection.local import LocalConnection
+from playgraph.runtime.jobspec import JobSpec
 from playgraph.runtime.target import supervisor as sv
 
 from .conftest import stop_supervisor

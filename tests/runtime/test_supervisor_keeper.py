@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 
 import pytest
 from playgraph.runtime import jobs
-from playgraph.runtime.connection.base import JobSpec
 from playgraph.runtime.connection.local import LocalConnection
 from playgraph.runtime.context import RunOptions
+from playgraph.runtime.jobspec import JobSpec
 from playgraph.runtime.target import supervisor as sv
 
 from .conftest import stop_supervisor

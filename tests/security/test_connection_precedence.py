@@ -28,7 +28,7 @@ import pytest
 from playgraph.compiler import compile_playbook
 from playgraph.compiler.diagnostics import has_errors
 from playgraph.runtime import jobs
-from playgraph.runtime.connection.base import ConnectionError
+from playgraph.runtime.connection.base import TargetUnreachable
 from playgraph.runtime.connection.ssh import SSHConnection
 from playgraph.runtime.context import RunOptions
 from playgraph.runtime.inventory import load_inventory
@@ -325,7 +325,7 @@ def _connect(lab: Lab, port: int, known_hosts: Path, strict: str) -> tuple[bool,
         try:
             result = await conn.run(["id", "-un"])
             return True, result.stdout.decode().strip()
-        except ConnectionError as error:
+        except TargetUnreachable as error:
             return False, str(error)
         finally:
             await conn.close()

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 from playgraph.runtime import jobs
-from playgraph.runtime.connection.base import JobSpec
 from playgraph.runtime.connection.local import LocalConnection
+from playgraph.runtime.jobspec import JobSpec
 from playgraph.runtime.target import supervisor as sv
 
 from tests.runtime.conftest import stop_supervisor

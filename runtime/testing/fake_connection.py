@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..connection.base import CommandResult, TargetUnreachable
 from ..jobs import launch_record, status_record
-from .base import Become, CommandResult, ConnectionError, JobSpec
+from ..jobspec import Become, JobSpec
 
 _SLEEP = re.compile(r"(?:^|[;&|]\s*|\s)sleep\s+(\d+(?:\.\d+)?)")
 
@@ -106,7 +107,7 @@ class FakeConnection:
 
     def _check(self) -> None:
         if self.host in self.world.unreachable:
-            raise ConnectionError(f"Failed to connect to the host via fake: {self.host} is down")
+            raise TargetUnreachable(f"Failed to connect to the host via fake: {self.host} is down")
 
     async def _busy(self, call: str, detail: str) -> None:
         world = self.world

@@ -17,10 +17,12 @@ import selectors
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from playgraph.semantics import PlaygraphError
+
 T = TypeVar("T")
 
 
-class Deadlock(RuntimeError):
+class Deadlock(PlaygraphError, RuntimeError):
     """Every task waits and no timer is pending: the run can never finish."""
 
 
