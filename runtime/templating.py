@@ -43,7 +43,7 @@ run a command on the controller):
   ``join``, dict/list construction or ``from_json`` out of target text stays data
   wherever it is stored (``set_fact``, ``add_host``, loop items, …).  Only a
   trusted string passed through unchanged (``{{ item }}`` over a playbook list)
-  stays trusted, as in ansible-core (see `_Trust`);
+  stays trusted, as in ansible-core (see `Trust`);
 * the run's variable stores (registered results, facts, gathered facts,
   ``ansible_failed_result``) are `DataDict` layers, which keep whatever is stored
   in them as data (`mark_unsafe`), whether it was rendered or came from a target;
@@ -52,31 +52,58 @@ run a command on the controller):
 * text that is not trusted is never evaluated as an expression either: a
   conditional that is `UnsafeText` fails with ansible-core's
   ``Encountered untrusted template or expression.``
+
+**Layout.**  This module is the renderer (`Templar`, `LazyVars`).  The Jinja
+environment and output shaping are in `jinja_env`; the plugin libraries in
+`filters`, `jinja_tests`, `versions` and `lookups` (loaded on the first lookup);
+the errors, ``omit``, undefined markers and provenance helpers they share with
+the renderer in `template_values`.  The libraries never import this module.
 """
 
 from __future__ import annotations
 
 import collections
 import datetime
+import itertools
 import os
 import pwd
 import random
 import re
 import socket
 import warnings
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final
 
 import jinja2
 from jinja2 import nodes
-from jinja2.lexer import TOKEN_STRING, TOKEN_VARIABLE_BEGIN, TOKEN_VARIABLE_END, Lexer
-from jinja2.nativetypes import NativeCodeGenerator
 from jinja2.parser import Parser
-from jinja2.runtime import Context, StrictUndefined, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.runtime import Context, Undefined
 from jinja2.utils import pass_context
-from playgraph.compiler.ir import UnsafeText
+
+from playgraph import semantics
+from playgraph.semantics import UnsafeText
+
+from .jinja_env import TemplarEnvironment, concat, finalize
+from .template_values import (
+    OMIT,
+    ConditionalError,
+    DataDict,
+    ErrorMarker,
+    TemplateError,
+    TemplateUndefined,
+    Trust,
+    UndefinedVariableError,
+    Variables,
+    error_text,
+    mark_unsafe,
+    raise_undefined,
+    trip_if_error_marker,
+    type_name,
+)
+
+if TYPE_CHECKING:
+    from .lookups import Lookup
 
 __all__ = [
     "OMIT",
@@ -93,138 +120,14 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------- errors
-
-
-class TemplateError(Exception):
-    """Rendering a template, evaluating a conditional or running a lookup failed.
-
-    The only exception `Templar` lets out: Jinja's own errors, errors raised by
-    filters, tests and lookups, and Python errors inside templates all arrive as
-    this (or a subclass) with a message worded as Ansible words it.
-    """
-
-
-class UndefinedVariableError(TemplateError):
-    """A template used an undefined variable, attribute or element."""
-
-
-class ConditionalError(TemplateError):
-    """A ``when``/``until``/``changed_when``/``failed_when`` condition failed to evaluate.
-
-    The message has Ansible's shape: ``The conditional check '<cond>' failed. The
-    error was: error while evaluating conditional (<cond>): <reason>``.
-    """
-
-
 UNTRUSTED_EXPRESSION: Final = "Encountered untrusted template or expression."
 """ansible-core's refusal to evaluate text that is not from the playbook (or inventory …)."""
 
 
-# --------------------------------------------------------------------------- special values
-
-
-class _Omit:
-    """The value of the ``omit`` variable (Ansible's ``default(omit)`` idiom).
-
-    A dict value that renders to it loses its key, a list element that renders to it
-    disappears, and a piece of a joined string that renders to it is dropped.  A
-    whole value that renders to it is returned as `OMIT` so the caller can treat the
-    option as unset.
-    """
-
-    _instance: _Omit | None = None
-
-    def __new__(cls) -> _Omit:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "OMIT"
-
-    def __reduce__(self) -> str:
-        return "OMIT"
-
-
-OMIT: Final = _Omit()
-
-
-# `UnsafeText` (a string that is data, never a template: Ansible's ``!unsafe``) is
-# defined by the compiler, which makes it for ``!unsafe`` playbook values; the
-# runtime uses that one class everywhere (inventory, filters, results).
-
-
-def mark_unsafe(value: Any, *, keep: _Trust | None = None) -> Any:
-    """Return `value` with every string inside it turned into `UnsafeText`
-    (but those `keep` vouches for).
-
-    For values that come from targets or commands (registered results, lookup
-    items, facts): storing them in a variable layer must not make them templates
-    that a later `LazyVars` access would render.  Dicts, lists, tuples and sets are
-    copied (dict keys, never templated, are kept as they are); other values are
-    returned as they are.
-    """
-    if isinstance(value, UnsafeText):
-        return value
-    if isinstance(value, str):
-        return value if keep is not None and keep.trusts(value) else UnsafeText(value)
-    if isinstance(value, dict):
-        return {k: mark_unsafe(v, keep=keep) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mark_unsafe(v, keep=keep) for v in value]
-    if isinstance(value, tuple):
-        return tuple(mark_unsafe(v, keep=keep) for v in value)
-    if isinstance(value, set | frozenset):
-        return type(value)(mark_unsafe(v, keep=keep) for v in value)
-    return value
-
-
-class DataDict(dict[str, Any]):
-    """A variable layer of run-time data (registered results, facts, gathered facts).
-
-    Every value stored is passed through `mark_unsafe` on the way in, so nothing in
-    it is ever rendered as a template, however it was built or wherever it came
-    from; the layer needs no help from the code that fills it.
-    """
-
-    __slots__ = ()
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__()
-        self.update(*args, **kwargs)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, mark_unsafe(value))
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        if key not in self:
-            self[key] = default
-        return self[key]
-
-    def __ior__(self, other: Any) -> DataDict:  # type: ignore[override,misc]
-        self.update(other)
-        return self
-
-
-_TEMPLATE_MARKERS: Final = ("{{", "{%")
-
-
 def is_template(value: object) -> bool:
-    """True if `value` is a string that Jinja has to render.
-
-    Only ``{{`` and ``{%`` start a template; a lone ``{#`` does not, so shell text
-    like ``${#array[@]}`` is left alone.  `UnsafeText` is never a template.
-    """
-    return (
-        isinstance(value, str)
-        and not isinstance(value, UnsafeText)
-        and any(marker in value for marker in _TEMPLATE_MARKERS)
-    )
+    """Whether the runtime renders `value`: `playgraph.semantics.is_template` without
+    comments, as a lone ``{#`` (shell's ``${#array[@]}``) renders to itself."""
+    return semantics.is_template(value, comments=False)
 
 
 def _has_template(value: object) -> bool:
@@ -238,255 +141,10 @@ def _has_template(value: object) -> bool:
     return False
 
 
-# --------------------------------------------------------------------------- markers
-
-
-class _Undefined(StrictUndefined):
-    """Jinja's strict undefined: printing, iterating, comparing or testing it raises.
-
-    Only ``default``, ``is defined``/``is undefined`` and ``mandatory`` can look at
-    it without failing.
-    """
-
-    __slots__ = ()
-
-
-class _ErrorMarker(_Undefined):
-    """A variable (or part of one) whose rendering failed with something other
-    than an undefined variable.
-
-    It behaves like an undefined value whose every use re-raises the original
-    failure — including ``default``, which must not hide a real error (as in
-    Ansible 2.19).
-    """
-
-    __slots__ = ("_error",)
-
-    def __init__(self, error: TemplateError) -> None:
-        super().__init__(hint=str(error))
-        self._error = error
-
-    def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise self._error
-
-
-def trip_if_error_marker(value: object) -> None:
-    """Raise the stored failure if `value` is a marker for a failed rendering.
-
-    Filters and tests that accept undefined values (``default``, ``defined``,
-    ``mandatory``) call this first so that a real error is not mistaken for
-    "undefined".
-    """
-    if isinstance(value, _ErrorMarker):
-        value._fail_with_undefined_error()
-
-
-def _trip(value: Undefined) -> NoReturn:
-    value._fail_with_undefined_error()
-    raise AssertionError("unreachable: an undefined value did not raise")  # pragma: no cover
-
-
-# --------------------------------------------------------------------------- output shaping
-
-_SCALARS: Final = (str, int, float, bool, type(None), bytes)
-
-
-class _Trust:
-    """What one rendering read from trusted variables: the strings it may pass on as trusted.
-
-    A string a template hands back unchanged (``{{ item }}``, ``{{ names[0] }}``)
-    keeps its provenance, as in ansible-core: one from the playbook stays usable as
-    an expression (``debug: var="{{ item }}"``).  Any other string a rendering
-    produces — built by filters, ``~``, ``format``, a lookup, or read from a data
-    layer — is `UnsafeText`.  Strings are matched by identity with those inside
-    the values read (`note`), which are kept alive for the rendering.
-    """
-
-    __slots__ = ("_ids", "_roots")
-
-    def __init__(self) -> None:
-        self._roots: list[Any] = []
-        self._ids: set[int] | None = None
-
-    def note(self, value: Any) -> None:
-        """`value` was read from a trusted place: its plain strings are trusted."""
-        if isinstance(value, str | dict | list | tuple) and not isinstance(value, UnsafeText):
-            self._roots.append(value)
-            self._ids = None
-
-    def trusts(self, text: str) -> bool:
-        if self._ids is None:
-            ids: set[int] = set()
-            _collect_strings(self._roots, ids, 0)
-            self._ids = ids
-        return id(text) in self._ids
-
-
-_MAX_TRUST_DEPTH: Final = 64
-
-
-def _collect_strings(value: Any, ids: set[int], depth: int) -> None:
-    if isinstance(value, UnsafeText) or depth > _MAX_TRUST_DEPTH:
-        return
-    if isinstance(value, str):
-        ids.add(id(value))
-    elif isinstance(value, dict):
-        # Keys are not trusted: one that comes out of a rendering (``keys()``,
-        # ``dict2items``) may be a target's text.
-        for item in value.values():
-            _collect_strings(item, ids, depth + 1)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _collect_strings(item, ids, depth + 1)
-
-
-def _finalize(value: Any, trust: _Trust | None = None) -> Any:
-    """Turn a rendered value into plain data, raising if an undefined hides inside.
-
-    With `trust` (the output of a rendering), strings become `UnsafeText` unless
-    `trust` vouches for them: what a template produced is never a template again.
-    Mappings become dicts and other iterables lists (as Ansible 2.19 stores them);
-    `OMIT` values vanish from containers.  Containers are always copied, so the
-    caller may mutate what `render` returns without touching the variables.
-    """
-    if isinstance(value, str):
-        if trust is None or isinstance(value, UnsafeText) or trust.trusts(value):
-            return value
-        return UnsafeText(value)
-    if isinstance(value, _SCALARS):
-        return value
-    if isinstance(value, Undefined):
-        _trip(value)
-    if isinstance(value, Mapping):
-        result: dict[Any, Any] = {}
-        for key, item in value.items():
-            item = _finalize(item, trust)
-            if item is not OMIT:
-                result[key] = item
-        return result
-    if isinstance(value, Collection | Iterator):
-        items = (_finalize(item, trust) for item in value)
-        return [item for item in items if item is not OMIT]
-    return value
-
-
-def _concat(values: Iterable[Any]) -> Any:
-    """Join the pieces a template produced, Ansible 2.19 style (no literal_eval).
-
-    ``None`` pieces are dropped so that ``"x{{ None }}"`` is ``'x'``; a single piece
-    keeps its type; several pieces are joined as strings, with `OMIT` dropped.
-    """
-    pieces = [value for value in values if value is not None]
-    if not pieces:
-        return None
-    if len(pieces) == 1:
-        return pieces[0]
-    # Finalize each piece first: str() of a list would not trip an undefined inside it.
-    return "".join(str(_finalize(piece)) for piece in pieces if piece is not OMIT)
-
-
-@pass_context
-def _finalize_expression(context: Context, value: Any) -> Any:
-    """Jinja ``finalize`` hook, run on the value of every ``{{ }}``.
-
-    It raises as soon as an expression's value is undefined — native rendering
-    never calls ``str()`` on a lone value, so nothing else would.  Taking the
-    context (unused) keeps Jinja from folding constant expressions at compile time
-    into strings, which would lose their native type.
-    """
-    if isinstance(value, Undefined):
-        _trip(value)
-    return value
-
-
-# --------------------------------------------------------------------------- environment
-
-
-class _EscapingLexer(Lexer):
-    """Doubles backslashes in string literals inside ``{{ }}`` before Jinja unescapes them.
-
-    Playbook templates come from YAML, which has already processed backslash
-    escapes once; Ansible escapes them again so that ``'\\1'`` reaches
-    ``regex_replace`` as a back-reference.  ``{% %}`` blocks are not escaped.
-    """
-
-    def tokeniter(
-        self,
-        source: str,
-        name: str | None,
-        filename: str | None = None,
-        state: str | None = None,
-    ) -> Iterator[tuple[int, str, str]]:
-        in_variable = False
-        for lineno, token, value in super().tokeniter(source, name, filename, state):
-            if token == TOKEN_VARIABLE_BEGIN:
-                in_variable = True
-            elif token == TOKEN_VARIABLE_END:
-                in_variable = False
-            elif in_variable and token == TOKEN_STRING:
-                value = value.replace("\\", "\\\\")
-            yield lineno, token, value
-
-
-# Bounds on operators the sandbox lets through; beyond them a template could make
-# the controller compute for minutes or allocate gigabytes.
-_MAX_POWER_BITS: Final = 1_000_000
-_MAX_REPEAT_ITEMS: Final = 10_000_000
-
-
-class _Environment(ImmutableSandboxedEnvironment):
-    """The Jinja environment of one `Templar`.
-
-    Immutable sandbox (templates cannot call ``list.append`` or ``dict.update``, nor
-    reach Python internals), native output, strict undefined, Ansible's block
-    whitespace settings (``trim_blocks``) and our own concatenation.
-    """
-
-    code_generator_class = NativeCodeGenerator
-    concat = staticmethod(_concat)
-    intercepted_binops = frozenset({"**", "*"})
-
-    def __init__(self, templar: Templar, *, escape_backslashes: bool) -> None:
-        super().__init__(
-            undefined=_Undefined,
-            trim_blocks=True,
-            autoescape=False,
-            keep_trailing_newline=False,
-            finalize=_finalize_expression,
-        )
-        self.templar = templar
-        self._lexer = _EscapingLexer(self) if escape_backslashes else Lexer(self)
-
-    @property
-    def lexer(self) -> Lexer:
-        """Our lexer: escaping for playbook values, plain for conditionals and files."""
-        return self._lexer
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        """Refuse ``**`` and ``*`` results too large to compute; see the bounds above."""
-        if (
-            operator == "**"
-            and isinstance(left, int)
-            and isinstance(right, int)
-            and abs(left) > 1
-            and right * max(abs(left).bit_length(), 1) > _MAX_POWER_BITS
-        ):
-            raise TemplateError(f"Error rendering template: {left} ** {right} is too large")
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, str | list | tuple)
-                    and isinstance(times, int)
-                    and len(seq) * times > _MAX_REPEAT_ITEMS
-                ):
-                    raise TemplateError("Error rendering template: repeated sequence is too large")
-        return super().call_binop(context, operator, left, right)
-
-
 # --------------------------------------------------------------------------- lazy variables
 
 
-class LazyVars(Mapping[str, Any]):
+class LazyVars(Variables):
     """Variables whose values are rendered when read, for one rendering.
 
     `raw` maps names to values as written (templates or data).  Reading a name
@@ -504,7 +162,7 @@ class LazyVars(Mapping[str, Any]):
     its plain strings come from the playbook, inventory, vars files or ``-e``, or
     are strings a rendering passed through unchanged; everything else in it is
     `UnsafeText` (``!unsafe``, and the `DataDict` layers of run-time data).  Each
-    value read is noted with the rendering in progress (see `_Trust`).
+    value read is noted with the rendering in progress (see `Trust`).
 
     A caller provides ``hostvars`` as a plain dict of host name → ``templar.lazy(
     that host's layers)``: mappings other than dicts are never entered, so each
@@ -570,7 +228,7 @@ class LazyVars(Mapping[str, Any]):
             if key in self._resolving:
                 chain = " -> ".join([*self._resolving[self._resolving.index(key) :], key])
                 source = self._raw[self._resolving[-1]]
-                return _ErrorMarker(
+                return ErrorMarker(
                     TemplateError(
                         f"recursive loop detected in template string: {source} "
                         f"(variables refer to each other: {chain})"
@@ -658,6 +316,51 @@ def merge_layers(*layers: Mapping[str, Any]) -> Mapping[str, Any]:
     return collections.ChainMap(*reversed(layers))
 
 
+# --------------------------------------------------------------------------- lookups
+
+
+def _lookup_plugins() -> Mapping[str, Lookup]:
+    """The lookup plugins, loaded on the first lookup: they read files and run
+    commands, which a run that uses none should not pay for at startup."""
+    from . import lookups
+
+    return lookups.LOOKUPS
+
+
+def _first_undefined(terms: Iterable[Any], kwargs: Mapping[str, Any]) -> Undefined | None:
+    for value in itertools.chain(terms, kwargs.values()):
+        if isinstance(value, Undefined):
+            return value
+    return None
+
+
+def _context_variables(context: Context) -> LazyVars:
+    templar: Templar = context.environment.templar  # type: ignore[attr-defined]
+    parent = context.parent
+    if isinstance(parent, _ContextVars):
+        return parent.lazy
+    # Inside an {% include %}, Jinja hands over a plain dict of already-rendered values
+    # (and the includer's locals, which may hold strings built from data: not trusted).
+    return LazyVars(parent, templar, resolved=True, trusted=False)
+
+
+@pass_context
+def _lookup(context: Context, name: str, *terms: Any, **kwargs: Any) -> Any:
+    """``lookup(name, *terms, wantlist=False, errors='strict', **options)``."""
+    marker = _first_undefined(terms, kwargs)
+    if marker is not None:
+        return marker
+    templar: Templar = context.environment.templar  # type: ignore[attr-defined]
+    return templar.call_lookup(name, list(terms), _context_variables(context), **kwargs)
+
+
+@pass_context
+def _query(context: Context, name: str, *terms: Any, **kwargs: Any) -> Any:
+    """``query``/``q``: ``lookup`` that always returns the plugin's list."""
+    kwargs["wantlist"] = True
+    return _lookup(context, name, *terms, **kwargs)
+
+
 # --------------------------------------------------------------------------- the templar
 
 _WRAPPED_CONDITION: Final = re.compile(r"\s*\{\{(?P<expr>.*)\}\}\s*", re.DOTALL)
@@ -687,23 +390,20 @@ class Templar:
         inventory: InventoryCallback | None = None,
         allow_broken_conditionals: bool = False,
     ) -> None:
-        from . import filters  # deferred: filters.py imports this module's names
-
         self.basedir = Path(basedir).resolve()
         self.rng = rng if rng is not None else random.Random()
         self.inventory = inventory
         self.allow_broken_conditionals = allow_broken_conditionals
         """Ansible's ``ALLOW_BROKEN_CONDITIONALS``: accept non-boolean results (by truthiness)."""
         self.warnings: list[str] = []
-        self._env = _Environment(self, escape_backslashes=True)
-        self._raw_env = _Environment(self, escape_backslashes=False)
+        self._env = TemplarEnvironment(self, escape_backslashes=True)
+        self._raw_env = TemplarEnvironment(self, escape_backslashes=False)
         for env in (self._env, self._raw_env):
-            filters.install(env)
-        self._lookups = filters.LOOKUPS
+            env.globals.update(lookup=_lookup, query=_query, q=_query)
         self._compiled: collections.OrderedDict[tuple[str, str], jinja2.Template] = (
             collections.OrderedDict()
         )
-        self._trust: list[_Trust] = []
+        self._trust: list[Trust] = []
         """One entry per rendering in progress (they nest: variables render on read)."""
 
     # ----------------------------------------------------------------- public API
@@ -821,7 +521,7 @@ class Templar:
         result = self.call_lookup(name, rendered, lazy, wantlist=True, **kwargs)
         # Items the plugin passed through from the terms keep their trust (with_items
         # over playbook strings); what it made or read (a file, a command) is data.
-        trust = _Trust()
+        trust = Trust()
         trust.note(rendered)
         return list(mark_unsafe(result, keep=trust))
 
@@ -843,7 +543,7 @@ class Templar:
         `errors` is ``strict`` (raise), ``warn`` or ``ignore`` (``None``/``[]``).
         """
         short = name.removeprefix("ansible.builtin.")
-        plugin = self._lookups.get(short)
+        plugin = _lookup_plugins().get(short)
         if plugin is None:
             raise TemplateError(f"lookup plugin ({name}) not found")
         if errors not in ("strict", "warn", "ignore"):
@@ -856,7 +556,7 @@ class Templar:
         except UndefinedVariableError:
             raise
         except Exception as error:
-            message = f"The lookup plugin '{short}' failed: {_error_text(error)}"
+            message = f"The lookup plugin '{short}' failed: {error_text(error)}"
             if errors == "strict":
                 raise TemplateError(message) from error
             if errors == "warn":
@@ -921,7 +621,7 @@ class Templar:
 
     def undefined(self, hint: str) -> Undefined:
         """An undefined value that raises `hint` when used (for plugins)."""
-        return _Undefined(hint=hint)
+        return TemplateUndefined(hint=hint)
 
     def _note_trusted(self, value: Any) -> None:
         """`value` was read from trusted variables by the rendering in progress."""
@@ -943,7 +643,7 @@ class Templar:
             rendered = (self._render_value(item, lazy) for item in value)
             return [item for item in rendered if item is not OMIT]
         if isinstance(value, Undefined):
-            _trip(value)
+            raise_undefined(value)
         return value
 
     def _render_deferred(self, value: Any, lazy: LazyVars) -> Any:
@@ -954,9 +654,9 @@ class Templar:
             try:
                 return self._render_string(value, lazy)
             except UndefinedVariableError as error:
-                return _Undefined(hint=str(error))
+                return TemplateUndefined(hint=str(error))
             except TemplateError as error:
-                return _ErrorMarker(error)
+                return ErrorMarker(error)
         if isinstance(value, dict):
             result: dict[Any, Any] = {}
             for key, item in value.items():
@@ -969,7 +669,7 @@ class Templar:
             return [item for item in rendered if item is not OMIT]
         return value
 
-    def _compile(self, source: str | nodes.Template, env: _Environment) -> jinja2.Template:
+    def _compile(self, source: str | nodes.Template, env: TemplarEnvironment) -> jinja2.Template:
         try:
             with warnings.catch_warnings():
                 # Jinja unescapes string literals with Python's codec, which warns
@@ -980,8 +680,8 @@ class Templar:
             raise TemplateError(f"Syntax error in template: {error.message}") from None
         except TemplateError:
             raise
-        except Exception as error:  # e.g. RecursionError on absurd nesting
-            raise TemplateError(f"Syntax error in template: {_error_text(error)}") from None
+        except Exception as error:  # noqa: BLE001 - e.g. RecursionError on absurd nesting
+            raise TemplateError(f"Syntax error in template: {error_text(error)}") from None
 
     def _cached(
         self, key: tuple[str, str], build: Callable[[], jinja2.Template]
@@ -1002,7 +702,7 @@ class Templar:
         source: str,
         lazy: LazyVars,
         *,
-        env: _Environment | None = None,
+        env: TemplarEnvironment | None = None,
         cache: bool = True,
     ) -> Any:
         env = env or self._env
@@ -1011,13 +711,13 @@ class Templar:
             template = self._cached((kind, source), lambda: self._compile(source, env))
         else:
             template = self._compile(source, env)
-        trust = _Trust()
+        trust = Trust()
         self._trust.append(trust)
         try:
             view = _ContextVars(lazy, env.globals)
             context = template.new_context(view, shared=True)  # type: ignore[arg-type]
-            result = _finalize(_concat(template.root_render_func(context)), trust)
-        except Exception as error:
+            result = finalize(concat(template.root_render_func(context)), trust)
+        except Exception as error:  # noqa: BLE001 - a plugin's error is the template's
             raise _as_template_error(error, "Error rendering template") from None
         finally:
             self._trust.pop()
@@ -1033,15 +733,15 @@ class Templar:
         template = self._cached(
             ("expression", expression), lambda: self._compile_expression(expression)
         )
-        trust = _Trust()
+        trust = Trust()
         self._trust.append(trust)
         try:
             view = _ContextVars(lazy, self._raw_env.globals)
             context = template.new_context(view, shared=True)  # type: ignore[arg-type]
             for _ in template.root_render_func(context):
                 pass
-            return _finalize(context.vars["result"], trust)
-        except Exception as error:
+            return finalize(context.vars["result"], trust)
+        except Exception as error:  # noqa: BLE001 - a plugin's error is the expression's
             raise _as_template_error(error, "Error rendering expression") from None
         finally:
             self._trust.pop()
@@ -1059,11 +759,11 @@ class Templar:
                 )
         except jinja2.TemplateSyntaxError as error:
             hint = ""
-            if any(m in expression for m in ("{{", "{%")):
+            if is_template(expression):
                 hint = ". Template delimiters are not supported in expressions"
             raise TemplateError(f"Syntax error in expression{hint}: {error.message}") from None
-        except Exception as error:  # e.g. RecursionError on absurd nesting
-            raise TemplateError(f"Syntax error in expression: {_error_text(error)}") from None
+        except Exception as error:  # noqa: BLE001 - e.g. RecursionError on absurd nesting
+            raise TemplateError(f"Syntax error in expression: {error_text(error)}") from None
         tree = nodes.Template([nodes.Assign(nodes.Name("result", "store"), body)])
         return self._compile(tree, self._raw_env)
 
@@ -1092,16 +792,6 @@ def _conditional_message(condition: object, reason: str) -> str:
     )
 
 
-def type_name(value: object) -> str:
-    """The Python type name of `value` for messages; `UnsafeText` is a ``str``."""
-    return "str" if isinstance(value, UnsafeText) else type(value).__name__
-
-
-def _error_text(error: BaseException) -> str:
-    text = str(error)
-    return text if text else type(error).__name__
-
-
 def _as_template_error(error: Exception, prefix: str) -> TemplateError:
     """Translate any exception raised while running a template into ours."""
     if isinstance(error, TemplateError):
@@ -1113,7 +803,7 @@ def _as_template_error(error: Exception, prefix: str) -> TemplateError:
         return TemplateError(error.message or "unsafe access")
     if isinstance(error, RecursionError):
         return TemplateError(f"recursive loop detected in template string: {error}")
-    return TemplateError(f"{prefix}: {_error_text(error)}")
+    return TemplateError(f"{prefix}: {error_text(error)}")
 
 
 def _drop_undefined(value: Any) -> Any:
@@ -1121,7 +811,7 @@ def _drop_undefined(value: Any) -> Any:
     failed rendering still raises."""
 
     def undefined(item: object) -> bool:
-        return isinstance(item, _Undefined) and not isinstance(item, _ErrorMarker)
+        return isinstance(item, TemplateUndefined) and not isinstance(item, ErrorMarker)
 
     trip_if_error_marker(value)
     if isinstance(value, dict):

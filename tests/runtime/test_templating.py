@@ -1056,7 +1056,6 @@ def test_path_filters(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_version_pep440() -> None:
-    pytest.importorskip("packaging")
     assert render("{{ '2.0rc1' is version('2.0', '<', version_type='pep440') }}") is True
 
 
