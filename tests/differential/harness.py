@@ -10,6 +10,8 @@ A corpus file may start with header comments the harness reads:
 * ``# args: -C --forks 2`` — extra command-line options for both tools;
 * ``# hosts: 3`` — how many hosts (default 3);
 * ``# host-vars: h2 ansible_connection=nosuch; h3 x=1`` — inventory variables of single hosts;
+* ``# host-vars-file: h1 vars/some.yml`` — a YAML file (relative to the corpus) laid as
+  ``host_vars/h1.yml`` next to the inventory (for what INI cannot say, e.g. ``!unsafe``);
 * ``# outcome-only: task name; other task`` and ``# attempts-vary: task name`` — tasks
   whose comparison is relaxed because it depends on the clock (see `normalise`).
 """
@@ -62,6 +64,7 @@ class Header:
     outcome_only: tuple[str, ...] = ()
     attempts_vary: tuple[str, ...] = ()
     host_vars: tuple[tuple[str, str], ...] = ()
+    host_vars_files: tuple[tuple[str, str], ...] = ()
 
 
 def read_header(playbook: Path) -> Header:
@@ -69,6 +72,7 @@ def read_header(playbook: Path) -> Header:
     hosts = 3
     relaxed: dict[str, list[str]] = {"outcome-only": [], "attempts-vary": []}
     host_vars: list[tuple[str, str]] = []
+    host_vars_files: list[tuple[str, str]] = []
     for line in playbook.read_text().splitlines():
         if not line.startswith("#"):
             break
@@ -81,6 +85,9 @@ def read_header(playbook: Path) -> Header:
             for part in value.split(";"):
                 host, _, assignments = part.strip().partition(" ")
                 host_vars.append((host, assignments.strip()))
+        elif key == "host-vars-file":
+            host, _, name = value.strip().partition(" ")
+            host_vars_files.append((host, name.strip()))
         elif key in relaxed:
             relaxed[key] += [name.strip() for name in value.split(";") if name.strip()]
     return Header(
@@ -89,6 +96,7 @@ def read_header(playbook: Path) -> Header:
         outcome_only=tuple(relaxed["outcome-only"]),
         attempts_vary=tuple(relaxed["attempts-vary"]),
         host_vars=tuple(host_vars),
+        host_vars_files=tuple(host_vars_files),
     )
 
 
@@ -123,6 +131,9 @@ def write_inventory(directory: Path, async_dir: Path, header: Header) -> Path:
     ]
     path = directory / "inventory.ini"
     path.write_text("\n".join(lines) + "\n")
+    for host, name in header.host_vars_files:
+        (directory / "host_vars").mkdir(exist_ok=True)
+        (directory / "host_vars" / f"{host}.yml").write_text((CORPUS / name).read_text())
     return path
 
 

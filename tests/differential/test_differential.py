@@ -101,7 +101,7 @@ DELIBERATE: tuple[Deliberate, ...] = (
 )
 
 KNOWN_BUGS: dict[str, str] = {}
-"""Cases that fail because of a bug outside the runtime; strict xfail, so a fix shows."""
+"""Cases that fail because of a known, reported bug; strict xfail, so a fix shows."""
 
 
 # --------------------------------------------------------------------------- running
