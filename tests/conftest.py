@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import playgraph.compiler.lower as lower
 import pytest
+from playgraph.compiler.result import CompileOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -25,3 +27,19 @@ def write(tmp_path: Path):  # type: ignore[no-untyped-def]
         return os.fspath(path)
 
     return _write
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
+    """The paths compiled for real (not answered from the cache), with a fresh cache dir."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("PLAYGRAPH_NO_CACHE", raising=False)
+    calls: list[str] = []
+    real = lower.compile_playbook
+
+    def counting(path: str, options: CompileOptions | None = None) -> lower.Compiled:
+        calls.append(path)
+        return real(path, options)
+
+    monkeypatch.setattr(lower, "compile_playbook", counting)
+    return calls

@@ -6,28 +6,12 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import playgraph.compiler.lower as lower
 import pytest
 from playgraph.compiler.result import CompileOptions
 
 from playgraph.cli.cache import compile_cached
 
 Write = Callable[[str, str | bytes], str]
-
-
-@pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("PLAYGRAPH_NO_CACHE", raising=False)
-    calls: list[str] = []
-    real = lower.compile_playbook
-
-    def counting(path: str, options: CompileOptions | None = None) -> lower.Compiled:
-        calls.append(path)
-        return real(path, options)
-
-    monkeypatch.setattr(lower, "compile_playbook", counting)
-    return calls
 
 
 def test_hit_while_unchanged_and_miss_after_each_kind_of_change(

@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import playgraph.compiler.lower as lower
 import pytest
 from playgraph.compiler.result import CompileOptions
 
@@ -50,21 +49,6 @@ class _Planted:
 
 def planted_pickle(marker: Path) -> bytes:
     return pickle.dumps(_Planted(marker))
-
-
-@pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("PLAYGRAPH_NO_CACHE", raising=False)
-    calls: list[str] = []
-    real = lower.compile_playbook
-
-    def counting(path: str, options: CompileOptions | None = None) -> lower.Compiled:
-        calls.append(path)
-        return real(path, options)
-
-    monkeypatch.setattr(lower, "compile_playbook", counting)
-    return calls
 
 
 def test_a_planted_pickle_in_the_compile_cache_never_runs(
