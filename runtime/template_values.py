@@ -117,10 +117,20 @@ class TemplateUndefined(StrictUndefined):
     """Jinja's strict undefined: printing, iterating, comparing or testing it raises.
 
     Only ``default``, ``is defined``/``is undefined`` and ``mandatory`` can look at
-    it without failing.
+    it without failing.  Attribute and item access chain, as ansible-core's
+    undefined does: ``x.attr | default('d')`` and ``a.b.c is defined`` work with
+    ``x``/``a.b`` undefined, and a real use reports the first missing part.
     """
 
     __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name[:2] == "__":
+            raise AttributeError(name)
+        return self
+
+    def __getitem__(self, key: Any) -> Any:
+        return self
 
 
 class ErrorMarker(TemplateUndefined):

@@ -216,6 +216,21 @@ def test_default_and_defined_see_undefined() -> None:
     assert render("{{ foo | d('x') }}") == "x"
 
 
+def test_access_on_an_undefined_value_chains_until_it_is_used() -> None:
+    # ansible-core 2.19: `x.attr | default(...)` and `a.b.c is defined` with `x`/`a.b`
+    # undefined, everywhere in real playbooks.
+    assert render("{{ x.attr | default('d') }}") == "d"
+    assert render("{{ x['k'][0].v | default('i') }}") == "i"
+    assert render("{{ a.b.c is defined }}") is False
+    assert render("{{ a.b.c is undefined }}") is True
+    assert render("{{ d.opts.mode | default('m') }}", {"d": {}}) == "m"
+    assert render("{{ f.python.version.major is defined }}", {"f": {}}) is False
+    # A real use still names the first missing part.
+    assert error_of("{{ x.attr }}") == "'x' is undefined"
+    assert error_of("{{ x.attr ~ 'y' }}") == "'x' is undefined"
+    assert "has no attribute 'opts'" in error_of("{{ d.opts.mode }}", {"d": {}})
+
+
 # ================================================================ lazy variables
 
 
