@@ -22,7 +22,7 @@ from playgraph.compiler.ir import BlockStep, Node, Step
 from .context import RunContext
 from .facts import gather_facts
 from .modules.base import ModuleFailure
-from .templating import TemplateError, UnsafeText, mark_unsafe
+from .templating import UNTRUSTED_EXPRESSION, TemplateError, UnsafeText, mark_unsafe
 
 Result = dict[str, Any]
 
@@ -48,8 +48,7 @@ async def debug(call: ActionCall) -> Result:
             return {
                 "failed": True,
                 "changed": False,
-                "msg": "Task failed: Error while resolving `var` expression: "
-                "Encountered untrusted template or expression.",
+                "msg": f"Task failed: Error while resolving `var` expression: {UNTRUSTED_EXPRESSION}",
             }
         name = str(call.args["var"])
         try:

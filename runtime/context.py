@@ -16,10 +16,9 @@ from playgraph.semantics import is_template
 
 from . import config as _config
 from .connection.base import Connection, TargetUnreachable
-from .connection.settings import CommandLine, ConnectionSettings, Keywords
+from .connection.settings import CommandLine, ConnectionSettings, Keywords, link_key
 from .connection.settings import resolve as resolve_settings
 from .inventory import Inventory
-from .jobspec import Become
 from .results import RunDocument
 from .templating import OMIT, DataDict, LazyVars, Templar, TemplateError, merge_layers
 from .tracing import Event, EventKind, Tracer
@@ -261,9 +260,9 @@ class RunContext:
 
         ``variables`` are ``host``'s own (for a delegate: the delegate's); None reads them.
         """
-        if variables is None:
-            variables = self.templar.lazy(self.connection_layers(host, node))
-        lazy = self.templar.lazy(variables)
+        lazy = self.templar.lazy(
+            variables if variables is not None else self.connection_layers(host, node)
+        )
         play = self.play
 
         def render(value: Any) -> Any:
@@ -308,20 +307,16 @@ class RunContext:
         return self.connect_with(self.settings(host, node, variables))
 
     def connect_with(self, settings: ConnectionSettings) -> Connection:
-        key = (settings.host, settings.link_key)
+        variables = settings.variables()
+        key = (settings.host, link_key(variables))
         conn = self._connections.get(key)
         if conn is None:
-            conn = self._connect(settings.host, settings.variables())
+            conn = self._connect(settings.host, variables)
             self._connections[key] = conn
         return conn
 
     def _known(self, host: str) -> bool:
         return self.inventory.get_host(host) is not None
-
-    def become(self, host: str, node: Node, variables: Mapping[str, Any]) -> Become | None:
-        """Whom ``node`` becomes on ``host`` (pass the delegate and its variables with
-        ``delegate_to``), identically for every connection type."""
-        return self.settings(host, node, variables).become
 
     async def close(self) -> None:
         for conn in self._connections.values():

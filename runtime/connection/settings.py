@@ -22,6 +22,7 @@ connection then goes where, and as whom, that host is reached.
 
 from __future__ import annotations
 
+import functools
 import getpass
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -129,7 +130,12 @@ class ConnectionSettings:
     def link_key(self) -> tuple[tuple[str, str], ...]:
         """What makes two tasks share a connection object: everything but ``become``
         (which goes with each call)."""
-        return tuple(sorted((k, repr(v)) for k, v in self.variables().items()))
+        return link_key(self.variables())
+
+
+def link_key(variables: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """`ConnectionSettings.link_key` of settings whose `variables()` are ``variables``."""
+    return tuple(sorted((k, repr(v)) for k, v in variables.items()))
 
 
 def lookup(variables: Mapping[str, Any], names: tuple[str, ...]) -> Any:
@@ -239,7 +245,7 @@ def resolve(
         # only reset the environment).
         connected_as = user
         if kind == "local":
-            connected_as = controller_user or getpass.getuser()
+            connected_as = controller_user or _controller_user()
         if become.user == connected_as:
             become = None
 
@@ -259,6 +265,12 @@ def resolve(
         python=python,
         become=become,
     )
+
+
+@functools.cache
+def _controller_user() -> str:
+    """Who runs this controller (read once: it does not change during a run)."""
+    return getpass.getuser()
 
 
 def _become(
