@@ -136,8 +136,10 @@ class _Progress:
     def __init__(self) -> None:
         self.names: dict[tuple[str, str], str] = {}
         self.in_flight: dict[tuple[str, str], str] = {}
-        self.jobs: dict[str, tuple[str, str, bool]] = {}
-        """jid -> (host, node id, polled)"""
+        self.jobs: dict[str, tuple[str, str]] = {}
+        """jid -> (host, node id)"""
+        self.polled: dict[tuple[str, str], list[str]] = {}
+        """(node id, host) -> its polled jobs' jids (they end when the task does)."""
 
     def __call__(self, event: Event) -> None:
         if event.node is None or event.host is None:
@@ -150,13 +152,14 @@ class _Progress:
         elif event.kind is EventKind.LAUNCHED:
             jid = event.data.get("jid")
             if isinstance(jid, str):
-                polled = int(event.data.get("poll", 0) or 0) > 0
-                self.jobs[jid] = (event.host, event.node, polled)
+                self.jobs[jid] = (event.host, event.node)
+                if int(event.data.get("poll", 0) or 0) > 0:
+                    self.polled.setdefault(key, []).append(jid)
         elif event.kind is EventKind.NODE_FINISHED:
             self.in_flight.pop(key, None)
             # A polled task's end is its jobs' end (finished, failed or stopped at the limit).
-            for jid in [j for j, (h, n, polled) in self.jobs.items() if polled and (n, h) == key]:
-                del self.jobs[jid]
+            for jid in self.polled.pop(key, ()):
+                self.jobs.pop(jid, None)
             result = event.data.get("result")
             items = result.get("results") if isinstance(result, dict) else None
             for one in [result, *(items if isinstance(items, list) else [])]:
@@ -168,7 +171,7 @@ class _Progress:
             sorted(
                 (
                     RunningJob(host=host, jid=jid, task=self.names.get((node, host), node))
-                    for jid, (host, node, _polled) in self.jobs.items()
+                    for jid, (host, node) in self.jobs.items()
                 ),
                 key=lambda job: (job.host, job.jid),
             )
