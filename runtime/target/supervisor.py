@@ -803,17 +803,22 @@ def settle(
 
 
 def decide_record(
-    root: str, meta: dict[str, Any], terminating: str | None, full_seen: float
+    root: str,
+    meta: dict[str, Any],
+    terminating: str | None,
+    full_seen: float,
+    ended_at: float | None = None,
 ) -> tuple[dict[str, Any], int | None, float]:
     """The final record of a job whose process has ended, from its files: (record, rc, end).
 
     ``full_seen``: when the async dir's filesystem was last seen full; a job that
-    ran since may have lost output, and fails saying so.
+    ran since may have lost output, and fails saying so.  ``ended_at``: when the
+    caller first saw the process gone (default: now).
     """
     jid = meta["jid"]
     priv = private_dir(root)
     rc_path = os.path.join(priv, jid + ".rc")
-    end = time.time()
+    end = ended_at if ended_at is not None else time.time()
     rc = read_rc(rc_path)
     # Before its output files are read (and removed): a job that ended on a
     # full disk, or ran while it was full (our writes failed, or we saw it),
@@ -859,7 +864,11 @@ def decide_record(
         )
     # Its group ended at or after its deadline: the limit (ours, a predecessor's or
     # the keeper's) ended it, even if whoever sees it now did not send the signal.
-    timed_out = terminating == "timeout" or end >= float(meta.get("deadline") or math.inf)
+    # Not on a full disk: there the killer's mark may be what could not be written,
+    # and a job that ended in time without an rc file lost it to the disk.
+    timed_out = terminating == "timeout" or (
+        not full and end >= float(meta.get("deadline") or math.inf)
+    )
     if timed_out and not unwritten:
         return timeout_record(pid), None, end
     if full or unwritten:
@@ -878,6 +887,7 @@ def finish_job(
     terminating: str | None,
     full_seen: float,
     log: Callable[[str], None],
+    ended_at: float | None = None,
 ) -> dict[str, Any]:
     """Finish a job whose process has ended: its final record (ours, or the one
     another finisher claimed first), its sidecar's state, no scratch files left.
@@ -887,7 +897,7 @@ def finish_job(
     rc: int | None = None
     end = time.time()
     if record is None:
-        mine, rc, end = decide_record(root, meta, terminating, full_seen)
+        mine, rc, end = decide_record(root, meta, terminating, full_seen, ended_at)
         record = settle(root, jid, mine, rc, log)
         if record is not mine:
             rc = None
@@ -1912,7 +1922,12 @@ class Keeper:
             meta = kept.meta
         try:
             record = finish_job(
-                self.root, meta, terminating or meta.get("terminating"), self.full_seen, self.log
+                self.root,
+                meta,
+                terminating or meta.get("terminating"),
+                self.full_seen,
+                self.log,
+                ended_at=kept.ended_at,
             )
             self.log(f"finished {kept.jid}: {record_state(record)}")
         except Exception:
