@@ -24,6 +24,7 @@ from .harness import (
     describe_jobs,
     join_only,
     launch_and_join,
+    note_long_runs,
     now,
     seeds,
     settle,
@@ -55,6 +56,7 @@ def test_controller_sigkill(site: Site, seed: int) -> None:
             again = later.finish(now() + 30)
             if again.hung:
                 report.violation("run hung", f"the join-only run did not end: {again.tail()}")
+            note_long_runs(fleet, watch)
             check_results(fleet, again, report, None, launch=None, hosts=sorted(jids))
             check_job_records(fleet, again, jids, report)
     report.check()

@@ -29,6 +29,7 @@ from .harness import (
     end_bound,
     fill_disk,
     launch_and_join,
+    note_long_runs,
     seeds,
     settle,
     summarize,
@@ -50,6 +51,7 @@ def test_disk_full(site: Site, seed: int) -> None:
         filled_at = lambda: run.fired[0] if run.fired else run.started  # noqa: E731
         result = run.finish(lambda: end_bound(fleet, watch, filled_at()))
         check_ended(fleet, result, watch, report, filled_at())
+        note_long_runs(fleet, watch)
         outcome = check_results(fleet, result, report, ENOSPC)
         report.event(f"hosts: {summarize(outcome)}")
         watch.wait_quiet(fleet.limit)

@@ -32,6 +32,7 @@ from .harness import (
     describe_jobs,
     end_bound,
     launch_and_join,
+    note_long_runs,
     seeds,
     settle,
     summarize,
@@ -122,6 +123,7 @@ def test_ssh_resets(site: Site, server: Server, seed: int) -> None:
             if proxy.done_resets == 0:
                 report.violation("harness", "the proxy reset no connection")
             check_ended(fleet, result, watch, report, since())
+            note_long_runs(fleet, watch)
             outcome = check_results(fleet, result, report, None)
             report.event(f"hosts: {summarize(outcome)}")
             watch.wait_quiet(fleet.limit)

@@ -26,6 +26,7 @@ from .harness import (
     describe_jobs,
     end_bound,
     launch_and_join,
+    note_long_runs,
     seeds,
     settle,
     signal_supervisor,
@@ -50,6 +51,7 @@ def test_supervisor_sigkill(site: Site, seed: int) -> None:
             )
         result = run.finish(lambda: end_bound(fleet, watch, max(run.fired, default=run.started)))
         check_ended(fleet, result, watch, report, max(run.fired, default=run.started))
+        note_long_runs(fleet, watch)
         outcome = check_results(fleet, result, report, SUPERVISOR)
         report.event(f"hosts: {summarize(outcome)}")
         watch.wait_quiet(fleet.limit)

@@ -26,6 +26,7 @@ from .harness import (
     describe_jobs,
     end_bound,
     launch_and_join,
+    note_long_runs,
     seeds,
     settle,
     signal_supervisor,
@@ -51,6 +52,7 @@ def test_supervisor_sigstop(site: Site, seed: int, resume: str) -> None:
         stopped_at = lambda: run.fired[0] if run.fired else run.started  # noqa: E731
         result = run.finish(lambda: end_bound(fleet, watch, stopped_at()))
         check_ended(fleet, result, watch, report, stopped_at())
+        note_long_runs(fleet, watch)
         outcome = check_results(fleet, result, report, SUPERVISOR)
         report.event(f"hosts: {summarize(outcome)}")
         watch.wait_quiet(fleet.limit)
