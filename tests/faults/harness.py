@@ -699,9 +699,18 @@ def check_status_files(
             report.violation("invalid status file", f"{name}: not a JSON object: {raw[:120]!r}")
             continue
         records[name] = record
+    # The jid is read from the wrapper's command line; a wrapper the sampler never
+    # caught is found by its sidecar, which records the host it was started for.
+    sidecars: dict[str, str] = {}
+    for name in os.listdir(priv) if priv.is_dir() else []:
+        if name.endswith(".json"):
+            with contextlib.suppress(OSError, ValueError):
+                meta = json.loads((priv / name).read_bytes())
+                if isinstance(meta, dict) and isinstance(meta.get("host"), str):
+                    sidecars[meta["host"]] = str(meta.get("jid"))
     jids: dict[str, str] = {}
     for host in sorted(watch.by_host()):
-        jid = watch.jid(host)
+        jid = watch.jid(host) or sidecars.get(host)
         if jid is None:
             report.violation("harness", f"{host}: no jid in its job's argv")
             continue
