@@ -244,19 +244,56 @@ _UNSAVED_OPTIONS = ("import_paths", "source_path")
 """Options lark keeps as loader objects; loading does not need them."""
 
 
+TABLES_PACKAGE = "playgraph.grammar.tables"
+"""Where the built tables ship inside the package (made by ``scripts/gen_tables.py``)."""
+
+ship_into: str | None = None
+"""Set by ``scripts/gen_tables.py``: also write the tables built here into this folder."""
+
+
+def _table_key(text: str, options: Mapping[str, Any], lark_version: str) -> str:
+    # The tables are plain JSON: they depend on the grammar, the options and lark's
+    # serialisation (its minor version), not on Python's version.
+    minor = ".".join(lark_version.split(".")[:2])
+    material = repr((text, sorted(options.items()), minor))
+    return hashlib.sha256(material.encode()).hexdigest()[:24]
+
+
+def _shipped(grammar: str, key: str) -> Any | None:
+    """The tables shipped in the package for ``grammar``, if built from this grammar text."""
+    try:
+        data = resources.files(TABLES_PACKAGE).joinpath(f"{grammar}.json").read_bytes()
+        saved = decode(data)
+    except (OSError, ModuleNotFoundError, ValueError, TypeError, KeyError) as error:
+        _debug(f"no shipped tables for {grammar}: {type(error).__name__}: {error}")
+        return None
+    if not isinstance(saved, dict) or saved.get("key") != key:
+        _debug(f"the shipped tables for {grammar} are for another grammar or lark")
+        return None
+    return saved
+
+
 def load_parser(grammar: str, **options: Any) -> Lark:
-    """``Lark.open_from_package("playgraph.grammar", grammar, **options)``, cached on disk."""
+    """``Lark.open_from_package("playgraph.grammar", grammar, **options)``, without building.
+
+    The tables come from the package (built when the grammar last changed), else from
+    the user's private cache, else they are built (about half a second) and cached.
+    """
     # lark here, not at the top: the CLI's compile cache uses this module's helpers and
     # a cached `playgraph check` never needs a parser.
     import lark
     from lark import Lark
 
     text = resources.files(__package__).joinpath(grammar).read_text(encoding="utf-8")
-    key = hashlib.sha256(
-        repr((text, sorted(options.items()), lark.__version__, sys.version_info[:2])).encode()
-    ).hexdigest()[:24]
+    key = _table_key(text, options, lark.__version__)
     path = os.path.join(cache_root(), f"{grammar}-{key}.json")
-    data = read_private(path)
+    shipped = _shipped(grammar, key) if ship_into is None else None
+    if shipped is not None:
+        try:
+            return Lark._load_from_dict(shipped["data"], shipped["memo"])  # type: ignore[no-untyped-call,no-any-return]
+        except Exception as error:  # noqa: BLE001 - tables of another lark: try the cache
+            _debug(f"ignoring the shipped tables of {grammar}: {type(error).__name__}: {error}")
+    data = read_private(path) if ship_into is None else None
     if data is not None:
         try:
             saved = decode(data)
@@ -271,7 +308,11 @@ def load_parser(grammar: str, **options: Any) -> Lark:
         tables, memo = parser.memo_serialize([TerminalDef, Rule])
         for name in _UNSAVED_OPTIONS:
             tables["options"].pop(name, None)
-        write_private(path, encode({"data": tables, "memo": memo}))
+        if ship_into is not None:
+            with open(os.path.join(ship_into, f"{grammar}.json"), "wb") as handle:
+                handle.write(encode({"key": key, "data": tables, "memo": memo}))
+        else:
+            write_private(path, encode({"data": tables, "memo": memo}))
     except (TypeError, ValueError) as error:  # a lark that serialises other types
         _debug(f"not caching the {grammar} parser: {error}")
     return parser
