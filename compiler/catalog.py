@@ -13,8 +13,8 @@ Module resolution follows ansible's loader:
   ``ansible.legacy`` (``playbook/collectionsearch.py``), and uses it alone when
   the list is empty.  Nothing else is searched: a short name that only exists
   in a collection not listed is not found, as in ansible;
-* ``ansible.legacy.X`` is ``ansible.builtin.X`` for us (we have no local
-  ``library/`` directories);
+* ``ansible.legacy.X`` is ``ansible.builtin.X`` here (local ``library/`` folders
+  and installed collections are the resolver's business: `compiler.resolve`);
 * a fully qualified name is looked up directly;
 * plugin routing (``redirect``) is followed, as ansible does before looking
   for a file: ``yum`` → ``ansible.builtin.dnf``, ``ufw`` →
@@ -30,14 +30,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from .suggest import did_you_mean
+from .argspec import PASS_THROUGH, ArgSpec, spec_from_options
+from .suggest import SuggestionIndex, did_you_mean
 
 __all__ = [
     "BUILTIN",
@@ -103,6 +104,9 @@ class ModuleInfo:
     deprecated: bool = False
     message: str | None = None
     """The deprecation or removal text from the routing table or documentation."""
+    spec: ArgSpec | None = field(default=None, compare=False)
+    """The argument spec of a module read from disk (catalogued modules get theirs
+    from `Catalog.argspec`)."""
 
     @property
     def keeps_raw_words(self) -> bool:
@@ -146,12 +150,16 @@ class Catalog:
     """Module lookup over the generated data.  Immutable once built."""
 
     __slots__ = (
+        "_argspecs",
         "_backends",
+        "_builtin_shorts",
         "_by_collection_cache",
         "_cataloged",
         "_collections",
         "_entries",
+        "_indexes",
         "_routes",
+        "_specs",
     )
 
     def __init__(self, data: Mapping[str, Any]) -> None:
@@ -167,6 +175,10 @@ class Catalog:
         self._cataloged = frozenset(n for n, c in collections.items() if c.get("cataloged"))
         self._by_collection_cache: Mapping[str, tuple[str, ...]] | None = None
         self._backends: tuple[str, ...] = tuple(data.get("package_backends", ()))
+        self._argspecs: Mapping[str, Mapping[str, Any]] | None = data.get("argspecs")
+        self._specs: dict[str, ArgSpec | None] = {}
+        self._builtin_shorts: tuple[str, ...] | None = None
+        self._indexes: dict[tuple[str, ...], SuggestionIndex] = {}
 
     @property
     def _by_collection(self) -> Mapping[str, tuple[str, ...]]:
@@ -198,6 +210,44 @@ class Catalog:
         """Short names of the modules the generic ``package`` action may run
         (ansible's ``PKG_MGRS`` fact table), sorted."""
         return self._backends
+
+    def argspec(self, info: ModuleInfo) -> ArgSpec | None:
+        """The argument spec of ``info``: options with their aliases, requirements and
+        constraints; None when its options are not known (no argument findings then)."""
+        if info.spec is not None:
+            return info.spec
+        if info.fqcn in self._specs:
+            return self._specs[info.fqcn]
+        spec: ArgSpec | None = None
+        if info.options and info.fqcn in self._entries:
+            extra = self._argspec_data().get(info.fqcn, {})
+            aliases: Mapping[str, str] = extra.get("aliases", {})
+            options: dict[str, dict[str, Any]] = {}
+            for name in info.options:
+                canonical = aliases.get(name, name)
+                entry = options.setdefault(canonical, {"aliases": []})
+                if canonical != name:
+                    entry["aliases"].append(name)
+            for name in info.required:
+                options.setdefault(name, {"aliases": []})["required"] = True
+            for name in extra.get("defaults", ()):
+                options.setdefault(name, {"aliases": []})["default"] = True
+            spec = spec_from_options(
+                options,
+                complete=True,
+                constraints={
+                    key: tuple(tuple(group) for group in extra.get(key, ()))
+                    for key in ("mutually_exclusive", "required_one_of", "required_together")
+                },
+                pass_through=info.fqcn in PASS_THROUGH,
+            )
+        self._specs[info.fqcn] = spec
+        return spec
+
+    def _argspec_data(self) -> Mapping[str, Mapping[str, Any]]:
+        if self._argspecs is None:
+            self._argspecs = _load_json("argspecs.json")
+        return self._argspecs
 
     def is_known_collection(self, name: str) -> bool:
         """Whether ``namespace.collection`` names a collection we know of."""
@@ -322,14 +372,25 @@ class Catalog:
     def _suggest_short(self, name: str, collections: Sequence[str]) -> str | None:
         # Real builtin modules first, so that a routing entry for some old
         # network module never beats the builtin everybody meant.
-        builtin = [i.short for i in self._entries.values() if i.collection == BUILTIN]
-        best = did_you_mean(name, builtin)
+        if self._builtin_shorts is None:
+            # From the keys: building every entry to read its collection costs more
+            # than the rest of a check.
+            prefix = BUILTIN + "."
+            self._builtin_shorts = tuple(
+                sorted(f[len(prefix) :] for f in self._entries if f.startswith(prefix))
+            )
+        best = did_you_mean(name, self._builtin_shorts)
         if best is not None:
             return best
-        reachable: set[str] = set(self._by_collection.get(BUILTIN, ()))
-        for collection in collections:
-            reachable.update(self._by_collection.get(_canonical_collection(collection), ()))
-        return did_you_mean(name, sorted(n for n in reachable if "." not in n))
+        keys = tuple(dict.fromkeys((BUILTIN, *(_canonical_collection(c) for c in collections))))
+        index = self._indexes.get(keys)
+        if index is None:
+            reachable: set[str] = set()
+            for collection in keys:
+                reachable.update(self._by_collection.get(collection, ()))
+            index = SuggestionIndex(n for n in reachable if "." not in n)
+            self._indexes[keys] = index
+        return index.closest(name)
 
 
 _V = TypeVar("_V")

@@ -657,6 +657,61 @@ Fix: follow the message; the top of `.playgraph.yml` is a mapping.
 )
 
 
+# --------------------------------------------------------------------------- resolution (H3)
+
+NOT_INSTALLED_ROLE = _code(
+    "not-installed",
+    "role",
+    E,
+    "A role is not found where Ansible looks for roles.",
+    """
+What: a role named by `roles:`, `import_role`, `include_role` or a role dependency is
+not in the playbook's `roles/` folder, the configured `roles_path`
+(`ANSIBLE_ROLES_PATH`, `~/.ansible/roles`, `/usr/share/ansible/roles`,
+`/etc/ansible/roles`), beside the playbook, or in an installed collection. Reported
+once per role, at its first use; a warning when a `requirements.yml` declares it.
+Why: Ansible stops with "the role '...' was not found".
+Example: `roles: [geerlingguy.docker]` without `ansible-galaxy install`.
+Fix: `ansible-galaxy install -r requirements.yml`, set `roles_path`, or list the role
+in `.playgraph.yml`'s `mock_roles` when it is installed only where the playbook runs.
+""",
+)
+
+NOT_INSTALLED_COLLECTION = _code(
+    "not-installed",
+    "collection",
+    W,
+    "A collection used by the playbook is not installed.",
+    """
+What: a module or role of a collection that is not installed in any collections path
+(`ANSIBLE_COLLECTIONS_PATH`, `~/.ansible/collections`, `/usr/share/ansible/collections`,
+a `collections/` folder beside the playbook, an installed `ansible` package). Reported
+once per collection.
+Why: Ansible fails with "couldn't resolve module/action" until it is installed;
+playgraph checks what its own catalog knows of it.
+Example: `community.general.ufw:` on a controller with only ansible-core.
+Fix: `ansible-galaxy collection install community.general` (or `-r requirements.yml`),
+or list it in `.playgraph.yml`'s `mock_modules`.
+""",
+)
+
+RUN_UNSUPPORTED_ACTION_PLUGIN = _code(
+    "run-unsupported",
+    "action-plugin",
+    W,
+    "The module has a controller-side action plugin playgraph does not run.",
+    """
+What: the module's collection ships an action plugin (`plugins/action/<name>.py`),
+code that ansible-core runs on the controller before or instead of the module, and
+playgraph has no native implementation of it.
+Why: `playgraph run` fails that task with a message naming the plugin; `check` says so
+before the run.
+Example: `ansible.posix.synchronize:` or `community.general.ufw` with its own action.
+Fix: run that play with ansible-playbook, or ask for native support.
+""",
+)
+
+
 def ids() -> list[str]:
     return sorted(REGISTRY)
 

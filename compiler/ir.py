@@ -258,7 +258,8 @@ class Play:
     serial: tuple[Templated, ...] = ()
     gather_facts: bool | str = False
     vars: Mapping[str, JSON] = field(default_factory=dict)
-    vars_files: tuple[str, ...] = ()
+    vars_files: tuple[str | tuple[str, ...], ...] = ()
+    """File names; a tuple item is alternatives: the first of them that exists is read."""
     become: bool | str | None = None
     """None when the play does not say, so ``-b`` and the configuration apply."""
     become_user: str | None = None
@@ -309,6 +310,10 @@ class Graph:
     """The compiled playbook: its plays, in order."""
 
     plays: tuple[Play, ...]
+    included: Mapping[str, tuple[Step, ...]] = field(default_factory=dict, compare=False)
+    """What each ``include_tasks``/``include_role`` whose target the compiler resolved
+    expands to, by the include node's id, for the linter only: the runtime compiles an
+    include when a host reaches it, so these are not part of the plan."""
 
     def nodes(self) -> Iterator[Node]:
         for play in self.plays:

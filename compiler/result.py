@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from .diagnostics import Diagnostic
 from .ir import Graph
+from .resolve.settings import ResolveSettings
 from .spans import SourceText
 
 
@@ -25,6 +26,11 @@ class CompileOptions:
     extra_locks: Mapping[str, Sequence[str]] = field(default_factory=dict)
     """User-declared locks: lock name -> module names or ``command:<regex>`` patterns."""
     roles_path: tuple[str, ...] = ()
+    """Extra role folders, searched with ``resolve.roles_path``."""
+    resolve: ResolveSettings = field(default_factory=ResolveSettings)
+    """Where roles, modules, plugins and collections are found (``ansible.cfg``,
+    ``ANSIBLE_*``, ``.playgraph.yml``'s mocks); the default finds only what lies beside
+    the playbook and in the packaged catalog."""
 
 
 @dataclass(frozen=True, slots=True)

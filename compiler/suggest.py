@@ -21,10 +21,11 @@ never depends on the order of ``candidates``.  Comparison ignores case.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from difflib import SequenceMatcher
 
-__all__ = ["did_you_mean", "edit_distance"]
+__all__ = ["SuggestionIndex", "did_you_mean", "edit_distance"]
 
 DEFAULT_CUTOFF = 0.75
 
@@ -42,6 +43,19 @@ def did_you_mean(
     regardless of its edit distance.  An exact match is returned at once; a
     match that differs only in case ranks first, spelt as in ``candidates``.
     """
+    if isinstance(candidates, frozenset):
+        # Keyword sets are asked about again and again (one misspelt custom module per
+        # task): answer each (word, set) once.
+        return _cached(word, candidates, cutoff)
+    return _closest(word, candidates, cutoff)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached(word: str, candidates: frozenset[str], cutoff: float) -> str | None:
+    return _closest(word, candidates, cutoff)
+
+
+def _closest(word: str, candidates: Iterable[str], cutoff: float) -> str | None:
     needle = word.lower()
     if not needle:
         return None
@@ -112,3 +126,39 @@ def edit_distance(a: str, b: str) -> int:
             current[j] = value
         previous_previous, previous = previous, current
     return previous[-1]
+
+
+class SuggestionIndex:
+    """`did_you_mean` over thousands of names, for edits only (prefixes and a few wrong,
+    missing, extra or swapped letters; no ratio matches).
+
+    A check of a playbook full of custom modules asks for a suggestion per unknown name;
+    scanning every routed module name with difflib for each cost most of the check.  Here
+    a name is compared only with names of about its length that share nearly all its
+    letters (an edit changes at most one letter of the set), which leaves a handful.
+    """
+
+    __slots__ = ("_by_length", "_lower", "_names")
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self._names = tuple(sorted(set(names)))
+        self._lower = tuple((n.lower(), n) for n in self._names)
+        by_length: dict[int, list[tuple[str, frozenset[str]]]] = {}
+        for name in self._names:
+            by_length.setdefault(len(name), []).append((name, frozenset(name.lower())))
+        self._by_length = by_length
+
+    def closest(self, word: str) -> str | None:
+        needle = word.lower()
+        if not needle:
+            return None
+        budget = _edit_budget(len(needle))
+        letters = frozenset(needle)
+        candidates: list[str] = []
+        if len(needle) >= _MIN_PREFIX:
+            candidates += [n for low, n in self._lower if low.startswith(needle)]
+        for length in range(len(needle) - budget, len(needle) + budget + 1):
+            for name, name_letters in self._by_length.get(length, ()):
+                if len(name_letters - letters) <= budget and len(letters - name_letters) <= budget:
+                    candidates.append(name)
+        return did_you_mean(word, sorted(set(candidates)), cutoff=1.01) if candidates else None

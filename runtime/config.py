@@ -13,11 +13,16 @@ directory and the home directory are parameters, so tests pass their own.
 from __future__ import annotations
 
 import configparser
+import glob
 import os
-from collections.abc import Mapping
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
+
+from playgraph.compiler.resolve.settings import ResolveSettings
 
 from playgraph.semantics import boolean
 
@@ -82,13 +87,10 @@ def config_candidates(env: Mapping[str, str], cwd: str, home: str) -> list[str]:
     return [os.path.expanduser(path) for path in found]
 
 
-def load(
-    env: Mapping[str, str] | None = None, *, cwd: str | None = None, home: str | None = None
-) -> ConnectionDefaults:
-    """The defaults here: the first configuration file found, ``ANSIBLE_*`` variables over it."""
-    env = os.environ if env is None else env
-    cwd = os.getcwd() if cwd is None else cwd
-    home = os.path.expanduser("~") if home is None else home
+def _read(
+    env: Mapping[str, str], cwd: str, home: str
+) -> tuple[configparser.ConfigParser, str | None, list[str]]:
+    """The first configuration file found, parsed (empty when there is none)."""
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
     warnings: list[str] = []
     candidates = config_candidates(env, cwd, home)
@@ -99,6 +101,17 @@ def load(
                 parser.read_file(handle, source)
         except (OSError, UnicodeDecodeError, configparser.Error) as error:
             warnings.append(f"could not read the configuration file {source}: {error}")
+    return parser, source, warnings
+
+
+def load(
+    env: Mapping[str, str] | None = None, *, cwd: str | None = None, home: str | None = None
+) -> ConnectionDefaults:
+    """The defaults here: the first configuration file found, ``ANSIBLE_*`` variables over it."""
+    env = os.environ if env is None else env
+    cwd = os.getcwd() if cwd is None else cwd
+    home = os.path.expanduser("~") if home is None else home
+    parser, source, warnings = _read(env, cwd, home)
 
     def setting(env_names: tuple[str, ...], *places: tuple[str, str]) -> str | None:
         for name in env_names:
@@ -212,3 +225,128 @@ def current() -> ConnectionDefaults:
         sorted((k, v) for k, v in os.environ.items() if k.startswith(("ANSIBLE_", "PLAYGRAPH_")))
     )
     return _cached(os.getcwd(), (*relevant, ("HOME", os.environ.get("HOME", ""))))
+
+
+# --------------------------------------------------------------------------- resolution
+
+# ansible-core's defaults (config/base.yml), under ANSIBLE_HOME (default ~/.ansible).
+_PATH_SETTINGS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    # field: (environment variables, ini key in [defaults], default under ANSIBLE_HOME)
+    "roles_path": (("ANSIBLE_ROLES_PATH",), "roles_path",
+                   "{home}/roles:/usr/share/ansible/roles:/etc/ansible/roles"),
+    "library": (("ANSIBLE_LIBRARY",), "library",
+                "{home}/plugins/modules:/usr/share/ansible/plugins/modules"),
+    "module_utils": (("ANSIBLE_MODULE_UTILS",), "module_utils",
+                     "{home}/plugins/module_utils:/usr/share/ansible/plugins/module_utils"),
+    "action_plugins": (("ANSIBLE_ACTION_PLUGINS",), "action_plugins",
+                       "{home}/plugins/action:/usr/share/ansible/plugins/action"),
+    "strategy_plugins": (("ANSIBLE_STRATEGY_PLUGINS",), "strategy_plugins",
+                         "{home}/plugins/strategy:/usr/share/ansible/plugins/strategy"),
+}  # fmt: skip
+
+
+def resolve_settings(
+    env: Mapping[str, str] | None = None,
+    *,
+    cwd: str | None = None,
+    home: str | None = None,
+    sys_path: Sequence[str] | None = None,
+) -> ResolveSettings:
+    """Where roles, modules, plugins and collections are found, read as ansible-core reads
+    it: an ``ANSIBLE_*`` variable beats the configuration file, which beats the default;
+    a relative path in the file is relative to the file's folder, elsewhere to ``cwd``."""
+    env = os.environ if env is None else env
+    cwd = os.getcwd() if cwd is None else cwd
+    home = os.path.expanduser("~") if home is None else home
+    parser, source, _ = _read(env, cwd, home)
+    file_dir = os.path.dirname(os.path.abspath(source)) if source is not None else cwd
+
+    def raw(env_names: tuple[str, ...], *keys: str) -> tuple[str, str] | None:
+        for name in env_names:
+            if env.get(name):
+                return env[name], cwd
+        for key in keys:
+            if parser.has_option("defaults", key):
+                return parser.get("defaults", key), file_dir
+        return None
+
+    ansible_home = raw(("ANSIBLE_HOME",), "home")
+    home_dir = _paths(*ansible_home, home)[0] if ansible_home else os.path.join(home, ".ansible")
+
+    def paths(env_names: tuple[str, ...], keys: tuple[str, ...], default: str) -> tuple[str, ...]:
+        found = raw(env_names, *keys)
+        if found is None:
+            return _paths(default.format(home=home_dir), cwd, home)
+        return _paths(*found, home)
+
+    values: dict[str, tuple[str, ...]] = {
+        field: paths(names, (key,), default)
+        for field, (names, key, default) in _PATH_SETTINGS.items()
+    }
+    collections = list(
+        paths(
+            ("ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_PATHS"),
+            ("collections_path", "collections_paths"),
+            "{home}/collections:/usr/share/ansible/collections",
+        )
+    )
+    scan = raw(("ANSIBLE_COLLECTIONS_SCAN_SYS_PATH",), "collections_scan_sys_path")
+    if scan is None or parse_bool(scan[0]) is not False:
+        collections += _installed_collection_roots(env, sys_path)
+    return ResolveSettings(
+        **values,
+        collections_paths=tuple(dict.fromkeys(collections)),
+        config_file=source,
+    )
+
+
+def _paths(text: str, base: str, home: str) -> tuple[str, ...]:
+    """A ``pathspec`` value: ``:``-separated, ``~`` and ``$VAR`` expanded, made absolute."""
+    out: list[str] = []
+    for part in text.split(os.pathsep):
+        part = part.strip()
+        if not part:
+            continue
+        if part == "~" or part.startswith("~/"):
+            part = home + part[1:]
+        part = os.path.expandvars(part)
+        out.append(os.path.normpath(os.path.join(base, part)))
+    return tuple(out)
+
+
+def _installed_collection_roots(
+    env: Mapping[str, str], sys_path: Sequence[str] | None
+) -> list[str]:
+    """``ansible_collections`` folders of installed Python packages (the ``ansible``
+    package's bundle): on this interpreter's path, and beside the ansible-core that
+    ``ansible-playbook`` on ``PATH`` runs with."""
+    roots: list[str] = []
+    for entry in sys.path if sys_path is None else sys_path:
+        candidate = os.path.join(entry or ".", "ansible_collections")
+        if os.path.isdir(candidate):
+            roots.append(candidate)
+    executable = shutil.which("ansible-playbook", path=env.get("PATH"))
+    if executable is not None:
+        prefix = os.path.dirname(os.path.dirname(os.path.realpath(executable)))
+        for site in sorted(glob.glob(os.path.join(prefix, "lib", "python3*", "site-packages"))):
+            candidate = os.path.join(site, "ansible_collections")
+            if os.path.isdir(candidate):
+                roots.append(candidate)
+    return roots
+
+
+@cache
+def _cached_settings(cwd: str, items: tuple[tuple[str, str], ...]) -> ResolveSettings:
+    return resolve_settings(dict(items), cwd=cwd)
+
+
+def current_resolve_settings() -> ResolveSettings:
+    """`resolve_settings` for this process (once per working directory and environment)."""
+    relevant = tuple(
+        sorted(
+            (k, v)
+            for k, v in os.environ.items()
+            if k.startswith(("ANSIBLE_", "PLAYGRAPH_")) or k in ("HOME", "PATH")
+        )
+    )
+    return _cached_settings(os.getcwd(), relevant)

@@ -17,6 +17,11 @@ The linter reasons over the execution graph as ansible-core runs it:
   on, whose locks it takes: the ``delegate_to`` host when delegated, else the
   drivers.  See `hosts` for how patterns are compared.
 
+* **Includes.**  An ``include_tasks``/``include_role`` whose file the compiler
+  could name before the run (`Graph.included`) is followed by what it includes,
+  in place; one whose file is known only at run time is opaque: it may launch,
+  join or register anything (`Analysis.opaque_includes`).
+
 * **Joins.**  An ``async_status`` whose ``jid`` reads a launch's registered
   result (``Join.waits_on``, found by the compiler) waits for that launch's job
   on the join's own drivers.  A join *surely completes* the job before a later
@@ -27,7 +32,7 @@ The linter reasons over the execution graph as ansible-core runs it:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import assert_never
@@ -52,9 +57,10 @@ from ..ir import (
 )
 from .hosts import HostResolver, HostSet
 
-__all__ = ["Analysis", "Doubt", "Place", "Region", "never_runs", "truthy"]
+__all__ = ["Analysis", "Doubt", "Place", "Region", "guards_on_launch", "never_runs", "truthy"]
 
 _FLUSH = "flush_handlers"
+_INCLUDES = frozenset({"include_tasks", "include_role"})
 _FREE_STRATEGIES = frozenset({"free", "host_pinned"})
 _FINISHED = re.compile(r"\bfinished\b")
 
@@ -136,8 +142,9 @@ class Analysis:
         """Every node by id, in program order, including those that never run."""
         self._play_hosts: dict[str, HostSet] = {}
         self._late_sources: dict[str, tuple[str, ...]] = {}
+        self.included = graph.included
         for play in graph.plays:
-            for node, _ in _walk_all(play):
+            for node, _ in _walk_all(play, self.included):
                 self.play_of[node.id] = play
                 self.nodes[node.id] = node
             self._timeline(play)
@@ -145,12 +152,12 @@ class Analysis:
     # ------------------------------------------------------------------ timeline
 
     def _timeline(self, play: Play) -> None:
-        handlers = list(_walk(play.handlers, ()))
+        handlers = list(_walk(play.handlers, (), self.included))
         pending: set[str] = set()
         for section, steps in play.sections():
             if section is Section.HANDLERS:
                 continue
-            for node, regions in _walk(steps, ()):
+            for node, regions in _walk(steps, (), self.included):
                 if never_runs(node.when):
                     continue
                 self._add(node, play, regions, handler=False)
@@ -226,10 +233,36 @@ class Analysis:
             if node.register in names:
                 latest[node.register] = node_id
         play = self.play_of[join.id]
-        for node, _ in _walk(play.handlers, ()):
+        for node, _ in _walk(play.handlers, (), self.included):
             if node.register in names:
                 latest[node.register] = node.id
         return tuple(dict.fromkeys(latest.values()))
+
+    @cached_property
+    def opaque_includes(self) -> tuple[str, ...]:
+        """Includes whose target is known only at run time, in program order: what they
+        launch, join or register is unknown here."""
+        return tuple(
+            node.id
+            for node in self.nodes.values()
+            if node.action.rsplit(".", 1)[-1] in _INCLUDES and node.id not in self.included
+        )
+
+    def opaque_include_after(self, node: Node) -> bool:
+        """Whether an include with an unknown target runs after ``node`` (or is a handler,
+        which may run after anything)."""
+        if not self.opaque_includes:
+            return False
+        position = self.position[node.id]
+        return any(
+            self.position[include] > position or self.nodes[include].section is Section.HANDLERS
+            for include in self.opaque_includes
+        )
+
+    @cached_property
+    def position(self) -> dict[str, int]:
+        """Program order of every node (included ones where their include is)."""
+        return {node_id: index for index, node_id in enumerate(self.nodes)}
 
     def between(self, first: Place, last: Place) -> Iterator[Place]:
         return iter(self.places[first.order + 1 : last.order])
@@ -305,8 +338,7 @@ class Analysis:
         for condition in node.when:
             if condition is True or condition in start.when:
                 continue
-            names = condition_names(condition)
-            if start.register is not None and names is not None and names <= {start.register}:
+            if guards_on_launch(condition, node, start):
                 continue  # a guard on the launch's own result (``job is not skipped``)
             doubts.append(Doubt(reason=f"its `when: {condition}` may skip it"))
         retry = node.retry
@@ -358,6 +390,22 @@ class Analysis:
         return doubts
 
 
+def guards_on_launch(condition: Condition, join: Join, launch: Node) -> bool:
+    """Whether ``condition`` reads only the launch's registered result (directly, or as
+    the join's loop variable over it): ``job is defined``, ``job is not skipped``,
+    ``item.ansible_job_id is defined``.  Such a guard skips the join exactly where the
+    launch started no job, so it neither hides a running job nor loses a job id."""
+    if launch.register is None or isinstance(condition, bool):
+        return False
+    names = condition_names(condition)
+    if not names:
+        return False
+    own = {launch.register}
+    if join.loop is not None and launch.register in jid_names(join):
+        own.add(join.loop.loop_var)
+    return names <= own
+
+
 def jid_names(join: Join) -> list[str]:
     """The root variables a join's ``jid`` reads (through its loop variable to the items).
 
@@ -398,8 +446,11 @@ def _is_flush(node: Node) -> bool:
 
 
 def _walk(
-    steps: tuple[Step, ...], regions: tuple[Region, ...]
+    steps: tuple[Step, ...],
+    regions: tuple[Region, ...],
+    included: Mapping[str, tuple[Step, ...]],
 ) -> Iterator[tuple[Node, tuple[Region, ...]]]:
+    """Nodes in the order they run; a followed include is followed by what it includes."""
     for step in steps:
         match step:
             case BlockStep():
@@ -410,13 +461,17 @@ def _walk(
                     ("always", step.always),
                 ):
                     region = Region(block=step.id, part=part, has_rescue=has_rescue)
-                    yield from _walk(inner, (*regions, region))
+                    yield from _walk(inner, (*regions, region), included)
             case Blocking() | Polled() | Detached() | Join():
                 yield step, regions
+                if step.id in included:
+                    yield from _walk(included[step.id], regions, included)
             case _ as unreachable:
                 assert_never(unreachable)
 
 
-def _walk_all(play: Play) -> Iterator[tuple[Node, tuple[Region, ...]]]:
+def _walk_all(
+    play: Play, included: Mapping[str, tuple[Step, ...]]
+) -> Iterator[tuple[Node, tuple[Region, ...]]]:
     for _, steps in play.sections():
-        yield from _walk(steps, ())
+        yield from _walk(steps, (), included)

@@ -21,12 +21,19 @@ Example::
       until: built is finished
       retries: 10                   # async-join-budget: 10 x 5 s = 50 s < 600 s
 
-Fix: make ``retries x delay`` at least the ``async`` limit.  Values given by
-templates are not checked.
+A join with ``delay: 0`` is a budget problem too, whatever its retries: how long it
+waits is how long its status reads take (each costs ansible-core a module run, about
+0.1 s or more, depending on the target and its load; playgraph waits a minimum of
+0.1 s between them), so it gives up after a time nobody chose, hammering the target
+meanwhile.
+
+Fix: make ``retries x delay`` at least the ``async`` limit, with a real ``delay``.
+Values given by templates are not checked.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 from .. import codes
@@ -34,6 +41,10 @@ from ..diagnostics import Diagnostic, Related
 from ..ir import Detached, Graph, Join
 from .analysis import literal_int, never_runs
 from .context import LintContext
+
+MIN_INTERVAL = 0.1
+"""The least wait between a join's attempts at run time (the runtime's
+``MIN_RETRY_INTERVAL``, kept equal by a test)."""
 
 
 def check(graph: Graph, ctx: LintContext) -> Iterator[Diagnostic]:
@@ -59,6 +70,26 @@ def check(graph: Graph, ctx: LintContext) -> Iterator[Diagnostic]:
                 f"'{join.display_name}' has no until, so it reads the job's status once and does "
                 f"not wait for the {limit} s job of '{launch.display_name}'",
                 help=f"add until: <result> is finished with retries x delay ≥ {limit} s",
+                related=related,
+            )
+            continue
+        delay_value = retry.delay
+        attempts_total = retry.attempts()
+        if (
+            isinstance(delay_value, float | int)
+            and 0 <= delay_value < MIN_INTERVAL
+            and attempts_total is not None
+        ):
+            reads = attempts_total - 1
+            yield codes.ASYNC_JOIN_BUDGET.at(
+                join.span,
+                f"'{join.display_name}' has delay: {delay_value:g}, so how long it waits for the "
+                f"{limit} s job of '{launch.display_name}' is how long its {reads} status reads "
+                f"take (about 0.1 s or more each in ansible-core, depending on the target's "
+                f"load; playgraph waits {MIN_INTERVAL:g} s between them): about "
+                f"{reads * MIN_INTERVAL:g} s",
+                help=f"give it a delay, with retries x delay ≥ {limit} s (e.g. delay: 5, "
+                f"retries: {max(1, math.ceil(limit / 5))})",
                 related=related,
             )
             continue

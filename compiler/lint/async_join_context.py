@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from .. import codes
 from ..diagnostics import Diagnostic, Related
 from ..ir import Detached, Graph, Join, Node
-from .analysis import Analysis, condition_names
+from .analysis import Analysis, guards_on_launch
 from .context import LintContext
 
 
@@ -110,11 +110,8 @@ def _missing_conditions(join: Join, launch: Detached) -> list[str]:
     missing = [c for c in launch.when if c is not True and c not in join.when]
     if not missing:
         return []
-    if launch.register is not None:
-        for condition in join.when:
-            names = condition_names(condition)
-            if names and names <= {launch.register}:
-                return []  # the join guards on the launch's own result
+    if any(guards_on_launch(condition, join, launch) for condition in join.when):
+        return []  # the join guards on the launch's own result
     return [str(c) for c in missing]
 
 

@@ -6,6 +6,9 @@ registers before it (none at all, or only a later one), or one registered by a
 ``async-redundant-join``.)  Variables defined elsewhere — play, block or task
 ``vars``, role defaults, ``set_fact``, and plays with ``vars_files`` or
 ``include_vars`` — are trusted, as are magic variables such as ``hostvars``.
+Files reached by ``include_tasks``/``include_role`` are read when their name is
+known before the run; when some include's file is known only at run time (or a task
+file is checked on its own), an unknown variable may come from it and is trusted.
 
 Why: at run time the join fails with "'dict object' has no attribute
 'ansible_job_id'" (or "could not find job"), usually because of a typo in the
@@ -108,6 +111,8 @@ def _check_join(
         n.action.rsplit(".", 1)[-1] == "include_vars" for n in analysis.nodes.values()
     ):
         return None  # the variable may come from a file we do not read
+    if analysis.opaque_includes:
+        return None  # or be registered by an include whose file is known only at run time
     known = defined | set(join.vars) | set(join.defaults) | set(play.vars) | _MAGIC
     missing = [name for name in names if name not in known]
     if len(missing) < len(names):
@@ -144,12 +149,18 @@ def _looped_without_results(join: Join, sources: list[Node]) -> Diagnostic | Non
         text, what = join.jid, "jid"
     else:
         text, what = join.loop.items, "loop"
+        if isinstance(text, list):  # with_items: ["{{ jobs }}"] flattens its one template
+            text = " ".join(item for item in text if isinstance(item, str))
     if not isinstance(text, str):
         return None
     outcome = analyze_text(text, False)
-    for read in outcome if isinstance(outcome, tuple) else ():
+    reads = outcome if isinstance(outcome, tuple) else ()
+    # `(job.results is defined) | ternary(job['results'], [])`: a test of the whole
+    # result next to a read of its `.results` is not a read of one job.
+    through_results = {r.name for r in reads if r.path and r.path[0] == "results"}
+    for read in reads:
         launch = launches.get(read.name)
-        if launch is None or (read.path and read.path[0] == "results"):
+        if launch is None or read.name in through_results:
             continue
         return codes.ASYNC_JOIN_UNKNOWN_LOOPED.at(
             join.span,

@@ -16,7 +16,8 @@ Example::
     - async_status: {jid: "{{ build.ansible_job_id }}"}   # async-redundant-join
 
 Fix: remove the ``async_status``, or make the launch ``poll: 0`` if it should
-run in the background.
+run in the background.  A templated ``poll`` (``"{{ wait | ternary(10, 0) }}"``)
+is known only at run time and is not reported.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def check(graph: Graph, ctx: LintContext) -> Iterator[Diagnostic]:
         if not all(isinstance(s, Polled) for s in sources):
             continue
         polled = [s for s in sources if isinstance(s, Polled)]
+        if any(isinstance(s.poll, str) for s in polled):
+            continue  # a templated poll may be 0 (or omit it) at run time: not surely polled
         first = polled[0]
         yield codes.ASYNC_REDUNDANT_JOIN.at(
             join.span,

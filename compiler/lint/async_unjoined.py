@@ -47,6 +47,8 @@ def check(graph: Graph, ctx: LintContext) -> Iterator[Diagnostic]:
         joins = analysis.joins_of.get(node.id, [])
         if any(join.mode == "status" for join in joins):
             continue
+        if analysis.opaque_include_after(node):
+            continue  # an include whose file is known only at run time may wait for it
         if joins:
             yield codes.ASYNC_UNJOINED.at(
                 node.span,

@@ -11,6 +11,11 @@ The file follows ansible-lint's conventions where they exist::
       db-migrations:
         - community.mysql.mysql_db            # a module (FQCN or short name)
         - "command:^/opt/app/bin/migrate"     # command lines matching a regex
+    mock_roles:           # roles accepted without being found (installed elsewhere)
+      - geerlingguy.docker
+    mock_modules:         # modules (or whole collections) accepted as existing
+      - my_custom_module
+      - acme.widgets
 
 A rule name (``async-unsupported``) matches every sub-id of the rule
 (``async-unsupported[import]``).  The file is read with the compiler's
@@ -54,7 +59,7 @@ __all__ = [
 
 CONFIG_NAME = ".playgraph.yml"
 UNSKIPPABLE = frozenset({"syntax", "load-failure", "config"})
-_KEYS = ("skip_list", "warn_list", "locks")
+_KEYS = ("skip_list", "warn_list", "locks", "mock_roles", "mock_modules")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*(\[[a-z0-9][a-z0-9-]*\])?$")
 _NOQA = re.compile(r"(?:^|\s)#\s*noqa\b(?P<rest>[^#\n]*)", re.IGNORECASE)
 _NOQA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\[[A-Za-z0-9_-]+\])?")
@@ -70,6 +75,10 @@ class LintConfig:
     warn_list: tuple[str, ...] = ()
     locks: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     """Lock name → module names and ``command:<regex>`` patterns (`CompileOptions.extra_locks`)."""
+    mock_roles: tuple[str, ...] = ()
+    """Role names to accept without finding them (`ResolveSettings.mock_roles`)."""
+    mock_modules: tuple[str, ...] = ()
+    """Module names or ``ns.coll`` collections to accept (`ResolveSettings.mock_modules`)."""
     diagnostics: tuple[Diagnostic, ...] = ()
     """Problems found in the file itself."""
     source: SourceText | None = field(default=None, compare=False)
@@ -126,6 +135,8 @@ def load_config(
         skip_list=tuple(reader.skip_list),
         warn_list=tuple(reader.warn_list),
         locks=MappingProxyType(dict(reader.locks)),
+        mock_roles=tuple(reader.mock_roles),
+        mock_modules=tuple(reader.mock_modules),
         diagnostics=tuple(reader.diagnostics),
         source=document.source,
     )
@@ -141,6 +152,8 @@ class _Reader:
         self.skip_list: list[str] = []
         self.warn_list: list[str] = []
         self.locks: dict[str, tuple[str, ...]] = {}
+        self.mock_roles: list[str] = []
+        self.mock_modules: list[str] = []
 
     def report(self, code: Code, span: Span, message: str, help: str | None = None) -> None:
         self.diagnostics.append(code.at(span, message, help=help))
@@ -150,7 +163,7 @@ class _Reader:
             self.report(
                 codes.CONFIG_BAD_VALUE,
                 root.span,
-                "the configuration must be a mapping (skip_list, warn_list, locks)",
+                f"the configuration must be a mapping ({', '.join(_KEYS)})",
             )
             return
         for entry in root.entries:
@@ -161,6 +174,10 @@ class _Reader:
                 self.warn_list = self.rule_ids(entry.value, "warn_list")
             elif key == "locks":
                 self.read_locks(entry.value)
+            elif key == "mock_roles":
+                self.mock_roles = [value for value, _ in self.strings(entry.value, key)]
+            elif key == "mock_modules":
+                self.mock_modules = [value for value, _ in self.strings(entry.value, key)]
             else:
                 suggestion = did_you_mean(str(key), _KEYS)
                 self.report(

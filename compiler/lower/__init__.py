@@ -18,7 +18,7 @@ task keywords), `sources` (the files read), `tasks` (a task to its node), `block
 from __future__ import annotations
 
 from ..result import Compiled, CompileOptions
-from .plays import compile_playbook, compile_role, compile_task_file
+from .plays import compile_check_target, compile_playbook, compile_role, compile_task_file
 from .scope import ASYNC_KEYWORDS, ASYNC_STATUS, LOOP_CONTROL_KEYS, MAX_NESTING, STRATEGIES, Scope
 from .tasks import TaskFields
 
@@ -32,6 +32,7 @@ __all__ = [
     "Compiled",
     "Scope",
     "TaskFields",
+    "compile_check_target",
     "compile_playbook",
     "compile_role",
     "compile_task_file",

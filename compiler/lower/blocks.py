@@ -13,13 +13,44 @@ from playgraph.semantics import is_template
 from .. import codes, values
 from ..catalog import Keywords, ModuleInfo, ModuleKind
 from ..context import FileContext, dotted
-from ..ir import JSON, BlockStep, Condition, Section, Step
+from ..ir import JSON, BlockStep, Condition, Node, Section, Step
 from ..loader import YEntry, YMap, YNode, YScalar, YSeq, to_python
 from ..spans import Span
 from .keywords import common_keyword, unknown_keyword
-from .scope import ASYNC_KEYWORDS, MAX_NESTING, Scope, inherit, too_deep
+from .names import scope_variables, static_string
+from .scope import ASYNC_KEYWORDS, MAX_NESTING, Scope, inherit, too_deep, unique
 from .sources import Sources
 from .tasks import TaskLowering
+
+_INCLUDE_BUDGET = 2000
+"""How many includes one compilation follows for the linter (see `follow_include`)."""
+# A role include's keywords that its tasks inherit (ansible-core makes the include
+# their parent); an ``include_tasks`` passes on only ``apply:``.
+_ROLE_INCLUDE_KEYWORDS = (
+    "become", "become_user", "become_method", "become_flags", "remote_user", "connection",
+    "delegate_to", "run_once", "ignore_errors", "no_log", "check_mode", "diff",
+)  # fmt: skip
+
+
+def _unresolved_import(ctx: FileContext, span: Span, what: str, name: str) -> None:
+    """An import is expanded before the run, with the play's variables (and extra vars):
+    ansible-core too rejects a name built from others."""
+    ctx.report(
+        codes.SCHEMA_BAD_VALUE,
+        span,
+        f"{what} names '{name}', built from variables the playbook does not set; imports are "
+        "expanded before the run",
+        help="set them in the play's vars, or use include_tasks/include_role",
+    )
+
+
+def _node_keywords(node: Node) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key in _ROLE_INCLUDE_KEYWORDS:
+        value = getattr(node, key)
+        if value is not None and value is not False:
+            found[key] = value
+    return found
 
 
 class BlockLowering:
@@ -34,6 +65,12 @@ class BlockLowering:
         self.roles_path = roles_path
         # Handlers of roles imported by tasks, added to the play's handlers.
         self.pending_handlers: list[Step] = []
+        # What each followed include expands to, for the linter (`Graph.included`).
+        self.included: dict[str, tuple[Step, ...]] = {}
+        # Includes followed so far, bounded: a file included from many places is lowered
+        # once per place, and includes of includes multiply.
+        self.include_budget = _INCLUDE_BUDGET
+        self.follow_includes = True
 
     def steps(self, ctx: FileContext, node: YNode, prefix: str, scope: Scope) -> list[Step]:
         if isinstance(node, YScalar) and node.value is None:
@@ -124,11 +161,103 @@ class BlockLowering:
         info, action_entry, args_node, delegate_local = action
         if info is not None and info.kind is ModuleKind.IMPORT:
             return self.import_step(ctx, node, info, action_entry, args_node, task_id, scope)
-        return [
-            self.tasks.node(
-                ctx, node, valid, info, action_entry, args_node, delegate_local, task_id, scope
+        lowered = self.tasks.node(
+            ctx, node, valid, info, action_entry, args_node, delegate_local, task_id, scope
+        )
+        if info is not None and info.kind is ModuleKind.INCLUDE:
+            self.follow_include(ctx, lowered, info, action_entry, args_node, scope)
+        return [lowered]
+
+    # ------------------------------------------------------------------ includes, for the linter
+
+    def follow_include(
+        self,
+        ctx: FileContext,
+        include: Node,
+        info: ModuleInfo,
+        action_entry: YEntry,
+        args_node: YNode | None,
+        scope: Scope,
+    ) -> None:
+        """Lower what ``include`` will include, when its target is known before the run.
+
+        The steps go to `included` for the linter only (the runtime compiles an include
+        when a host reaches it): launched jobs, joins and locks in included files are
+        then seen in program order.  An unknown target is no finding: the analysis
+        treats the include as opaque.
+        """
+        if not self.follow_includes or self.include_budget <= 0 or scope.depth >= MAX_NESTING:
+            return
+        self.include_budget -= 1
+        variables = {**scope_variables(scope), **include.vars}
+        apply = self.apply_keywords(ctx, args_node)
+        own: dict[str, Any] = {"vars": dict(include.vars), **apply}
+        # The included tasks run only where the include ran: its conditions (and a
+        # role include's keywords) hold for each of them.
+        if info.short == "include_role":
+            own = {**_node_keywords(include), **own}
+        inner = replace(
+            scope,
+            when=include.when,
+            reads=unique((*scope.reads, *include.reads)),
+            inherited={**scope.inherited, **{k: v for k, v in own.items() if k != "vars"}},
+        )
+        inner = inherit(inner, {"vars": own["vars"]}, (), ())
+        prefix = f"{include.id}.included"
+        steps: list[Step]
+        if info.short == "include_role":
+            written = include.args.get("name")
+            name = static_string(written, variables) if isinstance(written, str) else None
+            if name is None or (is_template(written) and self.find_role(name, scope) is None):
+                return  # known only at run time, or a guess that names no role
+            tasks_from = include.args.get("tasks_from", "main")
+            tasks_from = (
+                static_string(tasks_from, variables) if isinstance(tasks_from, str) else None
             )
-        ]
+            if tasks_from is None:
+                return
+            role_dir = self.find_role(name, scope)
+            tasks = self.role_file(role_dir, "tasks", tasks_from) if role_dir else None
+            if tasks is not None and tasks in scope.import_chain:
+                # A recursive include (it must have a guard): its tasks are those being read.
+                self.included[include.id] = ()
+                return
+            steps, _ = self.role(
+                ctx, name, action_entry.value.span, prefix, inner, tasks_from=tasks_from
+            )
+        else:
+            written = include.args.get("file", include.args.get("_raw_params"))
+            target = static_string(written, variables) if isinstance(written, str) else None
+            if target is None or not target.strip():
+                return
+            path = self.find_task_file(target.strip(), scope)
+            if path is None:
+                return  # the runtime reports a missing file when a host reaches it
+            if path in scope.import_chain:
+                # A recursive include (it must have a guard): its tasks are those being read.
+                self.included[include.id] = ()
+                return
+            steps = self.task_file(ctx, path, action_entry.value.span, prefix, inner)
+        self.included[include.id] = tuple(steps)
+
+    def apply_keywords(self, ctx: FileContext, args_node: YNode | None) -> dict[str, Any]:
+        """``apply:`` of an include: block keywords given to each included task."""
+        apply = args_node.get("apply") if isinstance(args_node, YMap) else None
+        if apply is None:
+            return {}
+        if not isinstance(apply, YMap):
+            ctx.report(codes.SCHEMA_BAD_VALUE, apply.span, "'apply' must be a mapping of keywords")
+            return {}
+        own: dict[str, Any] = {}
+        for entry in apply.entries:
+            key = entry.key.value
+            if not isinstance(key, str) or key not in self.keywords.block or key == "block":
+                unknown_keyword(ctx, entry.key, self.keywords.block, "block ('apply')")
+                continue
+            if key in ("when", "rescue", "always"):
+                continue
+            own.update(common_keyword(ctx, key, entry.value))
+        return own
 
     def import_step(
         self,
@@ -173,6 +302,12 @@ class BlockLowering:
                     "missing required arguments: name",
                 )
                 return []
+            if is_template(name):
+                resolved = static_string(name, scope_variables(scope))
+                if resolved is None:
+                    _unresolved_import(ctx, action_entry.value.span, info.short, name)
+                    return []
+                name = resolved
             steps, handlers = self.role(
                 ctx,
                 name,
@@ -192,12 +327,13 @@ class BlockLowering:
             )
             return []
         if is_template(target):
-            ctx.report(
-                codes.SCHEMA_BAD_VALUE,
-                action_entry.value.span if args_node is not None else action_entry.key.span,
-                f"{info.short} needs a literal path to expand at compile time; use include_tasks for a templated one",
-            )
-            return []
+            # ansible-core templates it with the play's variables and extra vars: known here
+            # only when the playbook itself sets them.
+            resolved = static_string(target, scope_variables(scope))
+            if resolved is None:
+                _unresolved_import(ctx, action_entry.value.span, info.short, target)
+                return []
+            target = resolved
         path = self.find_task_file(target.strip(), scope)
         if path is None:
             ctx.report(
@@ -216,6 +352,14 @@ class BlockLowering:
                 os.path.join(scope.file_dir, target),
                 os.path.join(scope.base_dir, target),
                 os.path.join(scope.base_dir, "tasks", target),
+                # ansible-core's search stack ends with the playbook's folder, where a
+                # handler file is also looked for under handlers/.
+                *(
+                    os.path.join(scope.playbook_dir, folder, target)
+                    for folder in ("handlers", "tasks", "")
+                    if scope.playbook_dir
+                    and (folder != "handlers" or scope.section is Section.HANDLERS)
+                ),
             ]
         )
         for candidate in candidates:
@@ -233,8 +377,8 @@ class BlockLowering:
             too_deep(ctx, span, f"'{path}'")
             return []
         inner_ctx, root = self.sources.load(path)
-        if root is None:
-            return []
+        if root is None or (isinstance(root, YScalar) and root.value is None):
+            return []  # an empty task file (only comments or '---') is valid
         if not isinstance(root, YSeq):
             inner_ctx.report(
                 codes.SCHEMA_NOT_A_PLAYBOOK,
@@ -285,6 +429,14 @@ class BlockLowering:
             if name is None:
                 ctx.report(codes.SCHEMA_BAD_VALUE, item.span, "a role entry needs a 'role' name")
                 continue
+            if is_template(name):
+                # ansible-core templates role names with the play's variables (and magic
+                # ones such as playbook_dir); names known only to the run are not followed.
+                resolved = static_string(name, scope_variables(role_scope))
+                if resolved is None:
+                    _unresolved_import(ctx, span, "roles", name)
+                    continue
+                name = resolved
             role_steps, role_handlers = self.role(ctx, name, span, f"{prefix}[{index}]", role_scope)
             steps += role_steps
             handlers += role_handlers
@@ -302,12 +454,22 @@ class BlockLowering:
     ) -> tuple[list[Step], list[Step]]:
         role_dir = self.find_role(name, scope)
         if role_dir is None:
-            ctx.report(
-                codes.LOAD_NOT_FOUND,
-                span,
-                f"the role '{name}' was not found in {os.path.join(scope.base_dir, 'roles')}",
-            )
+            self.missing_role(ctx, name, span, scope)
             return [], []
+        return self.role_at(ctx, name, role_dir, span, prefix, scope, tasks_from=tasks_from)
+
+    def role_at(
+        self,
+        ctx: FileContext,
+        name: str,
+        role_dir: str,
+        span: Span,
+        prefix: str,
+        scope: Scope,
+        *,
+        tasks_from: str = "main",
+    ) -> tuple[list[Step], list[Step]]:
+        """The role found in ``role_dir``: its dependencies' and its own tasks, and handlers."""
         if role_dir in scope.import_chain:
             ctx.report(codes.SCHEMA_INCLUDE_LOOP, span, f"role '{name}' depends on itself")
             return [], []
@@ -318,16 +480,9 @@ class BlockLowering:
                 what += f" (a dependency of '{os.path.basename(parent)}')"
             too_deep(ctx, span, what)
             return [], []
-        defaults = self.role_vars(role_dir, "defaults")
-        role_vars = self.role_vars(role_dir, "vars")
         inner = replace(
-            scope,
-            defaults={**scope.defaults, **defaults},
-            inherited={**scope.inherited, "vars": {**role_vars, **scope.inherited.get("vars", {})}},
-            role=name,
-            base_dir=role_dir,
+            self.role_scope(name, role_dir, scope),
             import_chain=(*scope.import_chain, role_dir),
-            library=scope.library | self.sources.library_modules(role_dir),
             depth=scope.depth + 1,
         )
         steps: list[Step] = []
@@ -367,22 +522,57 @@ class BlockLowering:
             )
         return steps, handlers
 
+    def role_scope(self, name: str, role_dir: str, scope: Scope) -> Scope:
+        """``scope`` inside the role: its defaults and vars, folder and library."""
+        defaults = self.role_vars(role_dir, "defaults")
+        role_vars = self.role_vars(role_dir, "vars")
+        return replace(
+            scope,
+            defaults={**scope.defaults, **defaults},
+            inherited={**scope.inherited, "vars": {**role_vars, **scope.inherited.get("vars", {})}},
+            role=name,
+            base_dir=role_dir,
+            library=scope.library | self.sources.library_modules(role_dir),
+        )
+
     def find_role(self, name: str, scope: Scope) -> str | None:
-        if os.path.isabs(name) and self.sources.is_dir(name):
-            return name
-        short = name.rsplit(".", 1)[-1]
-        for root in (
-            os.path.join(scope.base_dir, "roles"),
-            scope.base_dir,
-            *self.roles_path,
-        ):
-            for candidate in (name, short):
-                path = os.path.join(root, candidate)
-                if self.sources.is_dir(os.path.join(path, "tasks")) or self.sources.is_dir(
-                    os.path.join(path, "handlers")
-                ):
-                    return os.path.normpath(path)
+        """The role's folder as ansible-core's role loader finds it: an installed
+        collection's role (``ns.coll.role``, or a short name under ``collections:``), then
+        ``roles/`` beside the playbook, ``roles_path``, the enclosing role's siblings (for
+        a dependency) and the playbook's folder itself.  None for a templated or mocked
+        name too (`missing_role` stays silent for those)."""
+        if is_template(name):
+            # ansible-core templates the name with the play's variables first.
+            name = static_string(name, scope_variables(scope)) or name
+        return self.tasks.resolver.find_role(
+            name,
+            base_dir=scope.base_dir,
+            play_dir=scope.playbook_dir or None,
+            role_basedir=self.enclosing_role_parent(scope),
+            collections=scope.collections,
+            is_dir=self.sources.is_dir,
+            extra_roots=self.roles_path,
+        )
+
+    def enclosing_role_parent(self, scope: Scope) -> str | None:
+        """The folder holding the role whose dependency or import is being looked up."""
+        chain = scope.import_chain
+        if chain and not chain[-1].endswith((".yml", ".yaml")):
+            return os.path.dirname(chain[-1])  # a dependency: the parent role's siblings
+        if scope.role is not None:
+            return os.path.dirname(scope.base_dir)
         return None
+
+    def missing_role(self, ctx: FileContext, name: str, span: Span, scope: Scope) -> None:
+        """One finding per role not found (none for templated or mocked names)."""
+        play_dir = scope.playbook_dir or scope.base_dir
+        searched = [
+            os.path.join(play_dir, "roles"),
+            *self.roles_path,
+            *self.tasks.resolver.settings.roles_path,
+            play_dir,
+        ]
+        self.tasks.resolver.missing_role(ctx, name, span, list(dict.fromkeys(searched)))
 
     def role_file(self, role_dir: str, folder: str, name: str) -> str | None:
         for candidate in (name, f"{name}.yml", f"{name}.yaml"):

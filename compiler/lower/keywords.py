@@ -9,8 +9,8 @@ from .. import codes, values
 from ..context import FileContext
 from ..ir import JSON
 from ..loader import YNode, YScalar, YSeq, to_python
+from ..resolve.plugins import strategy
 from ..suggest import did_you_mean
-from .scope import STRATEGIES
 
 
 def unknown_keyword(ctx: FileContext, key: YScalar, valid: Iterable[str], level: str) -> None:
@@ -43,15 +43,17 @@ def common_keyword(ctx: FileContext, key: str, node: YNode) -> dict[str, Any]:
         ctx.template_reads(node)
         parsed = values.string(ctx, node, key)
     elif key == "strategy":
-        parsed = values.choice(ctx, node, key, STRATEGIES)
+        parsed = strategy(ctx, node)  # plugins too: compiler.resolve.plugins
     elif key in ("timeout", "throttle"):
         parsed = values.integer(ctx, node, key, hint="seconds" if key == "timeout" else "hosts")
     elif key == "max_fail_percentage":
         parsed = values.number(ctx, node, key)
     elif key == "serial":
         parsed = values.serial(ctx, node)
-    elif key in ("tags", "notify", "listen", "collections", "vars_files"):
+    elif key in ("tags", "notify", "listen", "collections"):
         parsed = values.string_list(ctx, node, key)
+    elif key == "vars_files":
+        parsed = vars_files(ctx, node)
     elif key in ("vars", "module_defaults"):
         ctx.template_reads(node)
         parsed = values.mapping(ctx, node, key)
@@ -63,6 +65,19 @@ def common_keyword(ctx: FileContext, key: str, node: YNode) -> dict[str, Any]:
         ctx.template_reads(node)
         return {key: to_python(node)}
     return {} if parsed is None else {key: parsed}
+
+
+def vars_files(ctx: FileContext, node: YNode) -> tuple[str | tuple[str, ...], ...]:
+    """File names; an item that is itself a list means "the first of these that exists"."""
+    if not isinstance(node, YSeq):
+        return values.string_list(ctx, node, "vars_files")
+    result: list[str | tuple[str, ...]] = []
+    for item in node.items:
+        if isinstance(item, YSeq):
+            result.append(values.string_list(ctx, item, "vars_files"))
+        else:
+            result.extend(values.string_list(ctx, item, "vars_files"))
+    return tuple(result)
 
 
 def environment(ctx: FileContext, node: YNode) -> tuple[JSON, ...] | None:

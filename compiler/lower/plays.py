@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -12,9 +13,22 @@ from .. import codes, values
 from ..catalog import default_catalog, keywords
 from ..context import FileContext
 from ..diagnostics import Diagnostic, sorted_unique
-from ..ir import Detached, Edge, EdgeKind, Graph, Join, Node, Play, Section, Step, iter_nodes
+from ..ir import (
+    Blocking,
+    Detached,
+    Edge,
+    EdgeKind,
+    Graph,
+    Join,
+    Node,
+    Play,
+    Section,
+    Step,
+    iter_nodes,
+)
 from ..loader import YEntry, YMap, YScalar, YSeq
 from ..locks import default_lock_table
+from ..resolve.resolver import Resolver
 from ..result import Compiled, CompileOptions
 from ..spans import SourceText, Span
 from ..suggest import did_you_mean
@@ -24,6 +38,12 @@ from .scope import ASYNC_KEYWORDS, MAX_NESTING, Scope, too_deep
 from .sources import Sources
 from .tasks import TaskLowering
 
+# A key that only a play (or a playbook import) has, at the start of a line: a file
+# without one is not a playbook ansible-playbook accepts, and `check` reads it as tasks.
+_PLAY_MARKER = re.compile(
+    r"^[ \t]*(?:-[ \t]+)?['\"]?(?:hosts|(?:ansible\.builtin\.)?import_playbook)['\"]?[ \t]*:",
+    re.MULTILINE,
+)
 # Play keys that hold tasks or are handled on their own, not plain keyword values.
 _PLAY_STRUCTURE = frozenset({"hosts", "tasks", "pre_tasks", "post_tasks", "handlers", "roles"})
 
@@ -40,6 +60,7 @@ class Compiler:
             self.keywords,
             default_lock_table().extend(options.extra_locks),
             options.poll_default,
+            Resolver(default_catalog(), options.resolve, self.sources.inputs),
         )
         self.blocks = BlockLowering(self.sources, self.tasks, self.keywords, options.roles_path)
         self.play_count = 0
@@ -184,6 +205,8 @@ class Compiler:
             library=library,
             collections=tuple(kw.get("collections", ())),
             has_module_defaults="module_defaults" in kw,
+            play_vars=dict(kw.get("vars", {})),
+            playbook_dir=base_dir,
         )
         self.blocks.pending_handlers = []
 
@@ -289,7 +312,9 @@ class Compiler:
             if isinstance(node, Join):
                 for target in node.waits_on:
                     target_node = index.get(target) or self.tasks.node_by_id.get(target)
-                    if isinstance(target_node, Detached):
+                    # A launch inside a followed include is not in the plan: the runtime
+                    # gives included tasks their own ids when a host reaches the include.
+                    if isinstance(target_node, Detached) and ".included" not in target:
                         edges.append(Edge(source=node.id, target=target, kind=EdgeKind.SYNC))
         return tuple(edges)
 
@@ -298,7 +323,7 @@ def compile_playbook(path: str, options: CompileOptions | None = None) -> Compil
     """Load, check and lower one playbook.  Pure: reads files, returns values."""
     compiler = Compiler(options or CompileOptions())
     plays = compiler.playbook(path)
-    graph = Graph(plays=tuple(plays))
+    graph = Graph(plays=tuple(plays), included=dict(compiler.blocks.included))
     sources = {p: doc.source for p, doc in compiler.sources.documents.items()}
     return Compiled(
         graph=graph,
@@ -319,6 +344,7 @@ def compile_task_file(
 ) -> tuple[tuple[Step, ...], tuple[Diagnostic, ...]]:
     """Compile a task file on its own (``include_tasks`` at run time): its steps and findings."""
     compiler = Compiler(options or CompileOptions())
+    compiler.blocks.follow_includes = False  # the run compiles each include as it is reached
     folder = base_dir if base_dir is not None else (os.path.dirname(path) or ".")
     scope = Scope(
         section=section,
@@ -351,9 +377,104 @@ def compile_role(
 ) -> tuple[tuple[Step, ...], tuple[Step, ...], tuple[Diagnostic, ...]]:
     """Compile a role on its own (``include_role`` at run time): tasks, handlers and findings."""
     compiler = Compiler(options or CompileOptions())
+    compiler.blocks.follow_includes = False  # the run compiles each include as it is reached
     scope = Scope(section=Section.TASKS, base_dir=base_dir, file_dir=base_dir)
     ctx = FileContext(SourceText(f"<role {name}>", ""))
     compiler.sources.contexts[ctx.path] = ctx
     span = ctx.source.span(0, 0)
     steps, handlers = compiler.blocks.role(ctx, name, span, id_prefix, scope, tasks_from=tasks_from)
     return tuple(steps), tuple(handlers), tuple(sorted_unique(compiler.sources.diagnostics()))
+
+
+def compile_check_target(path: str, options: CompileOptions | None = None) -> Compiled | None:
+    """What ``check`` reads besides playbooks, as ansible-lint does: a role's folder, or a
+    task file (a YAML list of tasks), each linted as one play on all hosts with the role's
+    defaults and vars in scope.  None for a playbook (`compile_playbook` is its entry)."""
+    if os.path.isdir(path):
+        return _compile_role_folder(path, options)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return None  # compile_playbook reports it
+    if _PLAY_MARKER.search(text):
+        return None
+    compiler = Compiler(options or CompileOptions())
+    ctx, root = compiler.sources.load(path)
+    folder = os.path.dirname(path) or "."
+    empty = root is None or (isinstance(root, YScalar) and root.value is None)
+    if empty and os.path.basename(folder) in ("tasks", "handlers") and not ctx.diagnostics:
+        return _lone_play(compiler, ctx.source.span(0, 0), [], [])  # a role's empty task file
+    if not isinstance(root, YSeq) or not all(isinstance(i, YMap) for i in root.items):
+        return None  # not a task list either: reported as a bad playbook
+    section = Section.HANDLERS if os.path.basename(folder) == "handlers" else Section.TASKS
+    role_dir = (
+        os.path.dirname(folder) if os.path.basename(folder) in ("tasks", "handlers") else None
+    )
+    if role_dir is not None and not any(
+        os.path.isdir(os.path.join(role_dir, part)) for part in ("defaults", "vars", "meta")
+    ):
+        role_dir = None
+    scope = _lone_scope(compiler, role_dir or folder, folder, section)
+    if role_dir is not None:
+        scope = compiler.blocks.role_scope(
+            os.path.basename(os.path.abspath(role_dir)), role_dir, scope
+        )
+    steps = compiler.blocks.task_file(
+        ctx, os.path.normpath(path), root.span, "play[0].tasks", scope
+    )
+    handlers, tasks = (steps, []) if section is Section.HANDLERS else ([], steps)
+    return _lone_play(compiler, root.span, tasks, handlers)
+
+
+def _compile_role_folder(path: str, options: CompileOptions | None) -> Compiled:
+    compiler = Compiler(options or CompileOptions())
+    role_dir = os.path.normpath(path)
+    ctx = FileContext(SourceText(role_dir, ""))
+    compiler.sources.contexts[role_dir] = ctx
+    span = ctx.source.span(0, 0)
+    name = os.path.basename(os.path.abspath(role_dir))
+    parent = os.path.dirname(role_dir) or "."
+    scope = _lone_scope(compiler, parent, parent, Section.TASKS)
+    steps, handlers = compiler.blocks.role_at(ctx, name, role_dir, span, "play[0].roles[0]", scope)
+    return _lone_play(compiler, span, steps, handlers)
+
+
+def _lone_scope(compiler: Compiler, base_dir: str, file_dir: str, section: Section) -> Scope:
+    return Scope(
+        section=section,
+        base_dir=base_dir,
+        file_dir=file_dir,
+        library=compiler.sources.library_modules(base_dir),
+        playbook_dir=base_dir,
+    )
+
+
+def _lone_play(compiler: Compiler, span: Span, tasks: list[Step], handlers: list[Step]) -> Compiled:
+    """Tasks read outside any playbook, as the one play of a graph, on all hosts.
+
+    Whoever includes them is unknown: the play starts with an include of unknown target
+    standing for it, so that the linter trusts what they read but do not register."""
+    caller = Blocking(
+        id="play[0].caller",
+        name="the unknown includer",
+        action="ansible.builtin.include_tasks",
+        args={},
+        span=span,
+    )
+    play = Play(
+        id="play[0]",
+        name=None,
+        hosts="all",
+        tasks=(caller, *tasks),
+        handlers=(*handlers, *compiler.blocks.pending_handlers),
+        span=span,
+    )
+    play = replace(play, edges=compiler.edges(play))
+    sources = {p: doc.source for p, doc in compiler.sources.documents.items()}
+    return Compiled(
+        graph=Graph(plays=(play,), included=dict(compiler.blocks.included)),
+        diagnostics=tuple(sorted_unique(compiler.sources.diagnostics())),
+        sources=sources,
+        inputs=dict(compiler.sources.inputs),
+    )

@@ -64,6 +64,10 @@ class Scope:
     has_module_defaults: bool = False
     import_chain: tuple[str, ...] = ()
     role: str | None = None
+    play_vars: Mapping[str, JSON] = field(default_factory=dict)
+    """The play's ``vars``: with block, role and include vars and role defaults, what a
+    templated include name is resolved with."""
+    playbook_dir: str = ""
     depth: int = 0
     """Blocks, imported files and roles this scope is inside (bounded by `MAX_NESTING`)."""
 

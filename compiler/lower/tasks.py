@@ -27,6 +27,8 @@ from ..ir import (
 )
 from ..loader import YEntry, YMap, YNode, YScalar, inner_span, to_python
 from ..locks import LockTable, locks_for_task
+from ..resolve.resolver import Resolver
+from ..resolve.settings import ResolveSettings
 from ..spans import Span
 from ..suggest import did_you_mean
 from .keywords import common_keyword
@@ -87,9 +89,16 @@ class TaskLowering:
     its launch: what was registered, ``set_fact`` aliases, nodes by id."""
 
     def __init__(
-        self, catalog: Catalog, keywords: Keywords, lock_table: LockTable, poll_default: int
+        self,
+        catalog: Catalog,
+        keywords: Keywords,
+        lock_table: LockTable,
+        poll_default: int,
+        resolver: Resolver | None = None,
     ) -> None:
         self.catalog = catalog
+        # Modules, roles and plugins as the configuration finds them (compiler.resolve).
+        self.resolver = resolver or Resolver(catalog, ResolveSettings())
         self.keywords = keywords
         self.lock_table = lock_table
         self.poll_default = poll_default
@@ -119,13 +128,7 @@ class TaskLowering:
             known, info = self.resolve(name, scope)
             if known:
                 resolved.append((entry, info, entry.value))
-                if info is None and name not in scope.library:
-                    ctx.report(
-                        codes.SCHEMA_UNKNOWN_COLLECTION,
-                        entry.key.span,
-                        f"'{name}' is not in playgraph's catalog; its name, arguments and async "
-                        "support are not checked",
-                    )
+                self.resolver.note(ctx, entry.key.span, name, scope.collections, scope.library)
             else:
                 unresolved.append(entry)
         if explicit is not None:
@@ -134,6 +137,10 @@ class TaskLowering:
                 known, info = self.resolve(module_name, scope)
                 if not known:
                     self.unknown_module(ctx, explicit.value.span, module_name, scope)
+                else:
+                    self.resolver.note(
+                        ctx, explicit.value.span, module_name, scope.collections, scope.library
+                    )
                 resolved.insert(0, (explicit, info, args_node))
         # A misspelt keyword next to a real module: report it as a keyword.
         for entry in unresolved:
@@ -169,6 +176,16 @@ class TaskLowering:
                 )
             return None
         entry, info, args_node = resolved[0]
+        if info is not None and info.removed:
+            # ansible-core's own words: the task-level `include` is the common case.
+            what = "action plugin" if info.short == "include" else "module"
+            ctx.report(
+                codes.SCHEMA_UNKNOWN_MODULE,
+                entry.key.span,
+                f"The '{info.fqcn}' {what} has been removed."
+                + (f" {info.message}" if info.message else ""),
+            )
+            return None
         return info, entry, args_node, entry.key.value == "local_action"
 
     def explicit_action(self, ctx: FileContext, entry: YEntry) -> tuple[str | None, YNode | None]:
@@ -197,10 +214,7 @@ class TaskLowering:
 
     def resolve(self, name: str, scope: Scope) -> tuple[bool, ModuleInfo | None]:
         """(known, info): a known name may lack details (a collection we only know by name)."""
-        resolution = self.catalog.resolve_with_redirect(name, collections=scope.collections)
-        if resolution is not None:
-            return True, resolution.info
-        return (name in scope.library or self.is_foreign(name)), None
+        return self.resolver.resolve(name, scope.collections, scope.library, scope.playbook_dir)
 
     def is_foreign(self, name: str) -> bool:
         """A local library module, or an FQCN of a collection we have no catalog for."""
@@ -221,12 +235,7 @@ class TaskLowering:
     def unknown_module(self, ctx: FileContext, span: Span, name: str, scope: Scope) -> None:
         if name in scope.library:
             return
-        ctx.report(
-            codes.SCHEMA_UNKNOWN_MODULE,
-            span,
-            f"couldn't resolve module/action '{name}'",
-            help=self.module_help(name),
-        )
+        self.resolver.unknown_module(ctx, span, name, scope.collections)
 
     def node(
         self,
@@ -248,7 +257,7 @@ class TaskLowering:
         reads: list[VarRead] = []
         entries = {str(e.key.value): e for e in node.entries}
         if info is not None and info.kind is ModuleKind.INCLUDE:
-            entries = self.include_keywords(ctx, info, entries, action_entry)
+            entries = self.include_keywords(ctx, info, entries, action_entry, valid)
         for key, entry in entries.items():
             if key not in valid and not key.startswith("with_"):
                 continue
@@ -360,9 +369,17 @@ class TaskLowering:
         return result
 
     def include_keywords(
-        self, ctx: FileContext, info: ModuleInfo, entries: dict[str, YEntry], action_entry: YEntry
+        self,
+        ctx: FileContext,
+        info: ModuleInfo,
+        entries: dict[str, YEntry],
+        action_entry: YEntry,
+        valid: frozenset[str],
     ) -> dict[str, YEntry]:
         """An include is not a module: it never forks, so it cannot be async (Ansible rejects it)."""
+        # In a handler list an include is also a handler (ansible-core's HandlerTaskInclude),
+        # so the handler's own keywords (``listen``) are valid on it.
+        handler_own = valid - self.keywords.task
         kept: dict[str, YEntry] = {}
         for key, entry in entries.items():
             if key in ASYNC_KEYWORDS:
@@ -377,6 +394,7 @@ class TaskLowering:
                 info.short == "include_tasks"
                 and entry is not action_entry
                 and key not in self.keywords.include
+                and key not in handler_own
                 and key not in ("local_action",)
             ):
                 ctx.report(
@@ -460,31 +478,18 @@ class TaskLowering:
         action_entry: YEntry,
         scope: Scope,
     ) -> None:
-        """Unknown or missing arguments, for modules whose options the catalog knows."""
-        if info is None or not info.options or info.short in _ANY_ARGUMENTS:
-            return
+        """Unknown, missing or conflicting arguments, where the module's spec is known."""
         spans: dict[str, Span] = {}
         if isinstance(args_node, YMap):
             spans = {str(e.key.value): e.key.span for e in args_node.entries}
-        for name in args:
-            if name.startswith("_") or name in info.options:
-                continue
-            suggestion = did_you_mean(name, info.options)
-            ctx.report(
-                codes.SCHEMA_UNKNOWN_ARGUMENT,
-                spans.get(name, action_entry.key.span),
-                f"{info.short} has no argument '{name}'",
-                help=f"did you mean `{suggestion}`?" if suggestion else None,
-            )
-        if scope.has_module_defaults:
-            return
-        for name in sorted(info.required):
-            if name not in args and name not in _PSEUDO_OPTIONS:
-                ctx.report(
-                    codes.SCHEMA_MISSING_ARGUMENT,
-                    action_entry.key.span,
-                    f"missing required arguments: {name}",
-                )
+        self.resolver.check_arguments(
+            ctx,
+            info,
+            args,
+            spans,
+            action_entry.key.span,
+            check_required=not scope.has_module_defaults,
+        )
 
     def loop(
         self, ctx: FileContext, entries: Mapping[str, YEntry]
@@ -592,6 +597,11 @@ class TaskLowering:
             loop_reads: tuple[VarRead, ...] = ()
             if loop is not None and isinstance(loop.items, str):
                 loop_reads = _reads_of(loop.items)
+            elif loop is not None and isinstance(loop.items, list):
+                # with_items: ["{{ jobs.results }}"]: the templates' lists are flattened
+                loop_reads = tuple(
+                    read for item in loop.items if isinstance(item, str) for read in _reads_of(item)
+                )
             for read in jid_reads:
                 for source in self.jid_sources(read, loop, loop_reads, depth=0):
                     if source.id not in waits_on:

@@ -408,7 +408,7 @@ def test_key_value_words_are_options_except_for_command_like_actions(write: Writ
 
 def test_play_level_checks(write: Write) -> None:
     path = write(
-        "p.yml", "- name: no hosts\n  tasks: []\n- hosts: all\n  strategy: fast\n  serial: lots\n"
+        "p.yml", "- name: no hosts\n  tasks: []\n- hosts: all\n  strategy: linaer\n  serial: lots\n"
     )
     assert [d.code for d in compile_playbook(path).diagnostics] == ["schema[bad-value]"] * 3
 

@@ -253,7 +253,7 @@ def test_config_errors_are_findings_with_positions(
     )
     assert lines[2] == (
         ".playgraph.yml:4:1: config[unknown-key]: 'warnlist' is not a configuration key "
-        "(skip_list, warn_list, locks); did you mean `warn_list`?"
+        "(skip_list, warn_list, locks, mock_roles, mock_modules); did you mean `warn_list`?"
     )
     assert lines[3].startswith(".playgraph.yml:6:7: config[bad-value]: 'locks.db' must be a list")
     assert lines[4].startswith(".playgraph.yml:7:9: config[bad-value]: lock 'app': the pattern '('")
