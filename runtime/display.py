@@ -53,8 +53,12 @@ class Display:
         *,
         verbosity: int = 0,
         stats: Mapping[str, HostStats] | None = None,
+        problems_only: bool = False,
     ) -> None:
         self.nodes = nodes
+        self.problems_only = problems_only
+        """Only failed and unreachable results, each under its task's banner (the live
+        view prints these above its status area; it draws the rest itself)."""
         self.stream = stream or sys.stdout
         self.verbosity = verbosity
         self.stats = stats
@@ -76,6 +80,10 @@ class Display:
     # ------------------------------------------------------------------ events
 
     def _on_play_started(self, event: Event) -> None:
+        if self.problems_only:
+            self._announced.clear()
+            self._current = None
+            return
         name = event.data.get("data_name") or ""
         self.write(_banner(f"PLAY [{name}]"))
         self._announced.clear()
@@ -114,7 +122,8 @@ class Display:
             self._announced.add(event.node)
             if isinstance(event.data.get("name"), str):
                 self._names[event.node] = event.data["name"]
-            self._task_banner(event.node)
+            if not self.problems_only:
+                self._task_banner(event.node)
 
     def _on_launched(self, event: Event) -> None:
         # Only a polled launch ends with ASYNC OK/FAILED; a templated poll of 0 or
@@ -123,6 +132,8 @@ class Display:
             self._launched[(event.node, event.host)] = str(event.data.get("jid"))
 
     def _on_node_polled(self, event: Event) -> None:
+        if self.problems_only:
+            return
         status = event.data.get("status", {})
         started = 1 if status.get("started") else 0
         finished = 1 if status.get("finished") else 0
@@ -132,6 +143,8 @@ class Display:
         )
 
     def _on_retry(self, event: Event) -> None:
+        if self.problems_only:
+            return
         node = self.nodes.get(event.node or "")
         name = self._names.get(event.node or "") or (node.display_name if node else event.node)
         # ansible-core prints result.retries - result.attempts, retries being the total runs.
@@ -143,6 +156,12 @@ class Display:
         result: Mapping[str, Any] = event.data.get("result", {})
         if self._is_meta(event.node) and not is_skipped(result):
             return  # a meta task shows only when it was skipped
+        if self.problems_only and not _is_problem(result):
+            self._launched.pop((event.node or "", event.host or ""), None)
+            warnings = result.get("warnings")
+            for warning in warnings if isinstance(warnings, list) else ():
+                CONSOLE.write(self.stream, f"[WARNING]: {warning}\n")
+            return
         if result.get("_playgraph_no_log"):
             result = censor(result, keep_status=True)
         host = event.host
@@ -160,7 +179,9 @@ class Display:
         # As ansible-core's default callback: a result's warnings, on stderr.
         warnings = result.get("warnings")
         for warning in warnings if isinstance(warnings, list) else ():
-            CONSOLE.write(sys.stderr, f"[WARNING]: {warning}\n")
+            # Under the live view stderr would tear its area: warnings print above it.
+            out = self.stream if self.problems_only else sys.stderr
+            CONSOLE.write(out, f"[WARNING]: {warning}\n")
 
     def _item_label(self, item: Mapping[str, Any]) -> str:
         if "_ansible_item_label" in item:
@@ -200,7 +221,7 @@ class Display:
             self.write(f"{status}: [{host}]{suffix}" + (f" => {_dump(result)}" if verbose else ""))
 
     def _on_run_finished(self, event: Event) -> None:
-        if self.stats is None:
+        if self.stats is None or self.problems_only:
             return
         self.write(_banner("PLAY RECAP"))
         for host in sorted(self.stats):
@@ -209,6 +230,10 @@ class Display:
                 f"{host:<26}: ok={s.ok:<4} changed={s.changed:<4} unreachable={s.unreachable:<4} "
                 f"failed={s.failures:<4} skipped={s.skipped:<4} rescued={s.rescued:<4} ignored={s.ignored:<4}"
             )
+
+
+def _is_problem(result: Mapping[str, Any]) -> bool:
+    return is_unreachable(result) or (is_failed(result) and not result.get("_playgraph_ignored"))
 
 
 # --------------------------------------------------------------------------- the terminal

@@ -96,6 +96,26 @@ def test_compile_writes_the_plan_atomically_and_only_when_clean(
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]  # no temporary left behind
 
 
+def test_output_to_a_device_or_pipe_is_written_in_place(tmp_path: Path) -> None:
+    """`-o /dev/null` once renamed a regular file over /dev/null (as root): a path that is
+    not a regular file is written through, and stays what it was."""
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "plan.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = playgraph("compile", str(EXAMPLES / "yum_async.yml"), "-o", str(fifo))
+    reader.join(timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert json.loads(received[0])["version"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.fifo"]
+
+
 @pytest.mark.parametrize("fmt", ["dot", "mermaid"])
 def test_compile_pictures(fmt: str) -> None:
     result = playgraph("compile", str(EXAMPLES / "yum_async.yml"), "--format", fmt)

@@ -26,13 +26,14 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import interrupts
+from . import interrupts, view
 from .errors import CliError
 from .options import (
     add_become_options,
     add_connection_options,
     add_host_options,
     add_password_options,
+    add_view_options,
     ask_passwords,
     forks_of,
     load_hosts,
@@ -103,6 +104,7 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="print one JSON document shaped as Ansible's json callback",
     )
+    add_view_options(adhoc)
     adhoc.set_defaults(handler=execute)
 
 
@@ -150,15 +152,24 @@ def execute(args: argparse.Namespace) -> int:
     graph = Graph(plays=(play,))
     passwords = ask_passwords(args)
     options = run_options(args, forks=forks, extra_vars=extra_vars, passwords=passwords)
-    subscribers: list[Callable[[Event], None]] = []
+    seen = view.prepare(args, graph, title=f"{args.pattern} -m {args.module_name}")
+    subscribers: list[Callable[[Event], None]] = list(seen.subscribers)
     if not args.json:
-        subscribers.append(AdhocDisplay(graph.node_index(), one_line=args.one_line))
+        # Each host's result is the ad-hoc command's output: with the live view it is
+        # printed above the status area.
+        stream = seen.live.above if seen.live is not None else None
+        subscribers.append(AdhocDisplay(graph.node_index(), stream=stream, one_line=args.one_line))
     import asyncio  # here, so `check` and `compile` do not pay for importing it
 
     from playgraph.runtime.run import dump_document, run_graph
 
     work = run_graph(graph, inventory, options, subscribers=subscribers)
-    outcome = asyncio.run(interrupts.run_interruptibly(work))
-    document = dump_document(adhoc_document(outcome.document)) if args.json else None
-    code = finish(outcome, document, args.inventory)
+    try:
+        outcome = asyncio.run(interrupts.run_interruptibly(work))
+    finally:
+        if seen.live is not None:
+            seen.live.close()
+    document = view.conclude(seen, outcome, args)
+    text = dump_document(adhoc_document(document)) if args.json else None
+    code = finish(outcome, text, args.inventory)
     return code if outcome.interrupted is not None else exit_code(outcome)

@@ -23,11 +23,11 @@ from typing import NoReturn
 
 from playgraph import __version__
 
-from . import adhoc, check, interrupts, jobs, run
+from . import adhoc, check, interrupts, jobs, report, run
 from . import compile as compile_
 from .errors import EXIT_BAD_OPTIONS, EXIT_INTERNAL, EXIT_OK, CliError
 
-COMMANDS = (check, compile_, run, adhoc, jobs)
+COMMANDS = (check, compile_, run, adhoc, jobs, report)
 """One module per command, in the order ``--help`` lists them: each registers its
 parser with ``add_parser``, whose ``handler`` default runs it."""
 

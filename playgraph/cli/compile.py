@@ -1,4 +1,5 @@
-"""``playgraph compile``: a playbook's execution plan as JSON, DOT or Mermaid.
+"""``playgraph compile``: a playbook's execution plan as JSON, DOT, Mermaid, or a picture
+(SVG, or an HTML page holding it) drawn without external tools.
 
 Exit codes: 0, 2 when the playbook has errors (and then nothing is written), 5
 for bad options.
@@ -25,7 +26,9 @@ def add_parser(commands: Any) -> None:
     compile_.add_argument(
         "-o", "--output", metavar="FILE", help="write the plan to FILE (default: stdout)"
     )
-    compile_.add_argument("--format", choices=("json", "dot", "mermaid"), default="json")
+    compile_.add_argument(
+        "--format", choices=("json", "dot", "mermaid", "svg", "html"), default="json"
+    )
     add_compile_options(compile_)
     compile_.set_defaults(handler=execute)
 
@@ -41,8 +44,15 @@ def execute(args: argparse.Namespace) -> int:
         sys.stderr.write(report.format_pep8(findings))
     from playgraph.compiler.plan import emit_json
     from playgraph.compiler.render import emit_dot, emit_mermaid
+    from playgraph.compiler.render_svg import emit_html, emit_svg
 
-    emitters = {"json": emit_json, "dot": emit_dot, "mermaid": emit_mermaid}
+    emitters = {
+        "json": emit_json,
+        "dot": emit_dot,
+        "mermaid": emit_mermaid,
+        "svg": emit_svg,
+        "html": emit_html,
+    }
     text = emitters[args.format](compiled.graph)
     if args.output:
         write_atomically(args.output, text)

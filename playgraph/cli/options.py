@@ -6,7 +6,8 @@
   ``--become-user``, ``--become-method`` (``run``, ``adhoc``).  They are the lowest
   layer above the configuration: play and task keywords, and then variables
   (``ansible_user``, ``ansible_become_user`` …), override them;
-* compiling: ``--poll-default``, ``--no-cache`` (``check``, ``compile``, ``run``).
+* compiling: ``--poll-default``, ``--no-cache`` (``check``, ``compile``, ``run``);
+* seeing the run: ``--report``, ``--no-live`` (``run``, ``adhoc``).
 
 The runtime is imported only inside the functions that need it, so that ``check``
 and ``compile`` never pay for it.
@@ -221,6 +222,23 @@ def run_options(
     )
 
 
+# --------------------------------------------------------------------------- seeing the run
+
+
+def add_view_options(parser: argparse.ArgumentParser) -> None:
+    """``--report``, ``--no-live``."""
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        help="also write the run's timeline report: one self-contained HTML file",
+    )
+    parser.add_argument(
+        "--no-live",
+        action="store_true",
+        help="print ansible's line output even on a terminal (the default without one)",
+    )
+
+
 # --------------------------------------------------------------------------- compiling
 
 
@@ -257,4 +275,7 @@ def compile_options(args: argparse.Namespace) -> CompileOptions:
     poll = poll_interval(args.poll_default)
     if poll < 0:
         raise CliError.usage("--poll-default must be >= 0")
-    return CompileOptions(poll_default=poll)
+    from playgraph.runtime.config import current_resolve_settings
+
+    # One configuration model for check, compile and run: ansible.cfg and ANSIBLE_*.
+    return CompileOptions(poll_default=poll, resolve=current_resolve_settings())

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shlex
+import stat
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -29,7 +30,22 @@ def write_json(data: Any) -> None:
 
 
 def write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all: never a half-written output file."""
+    """Write ``text`` to ``path`` whole or not at all: never a half-written output file.
+
+    A path that is not a regular file (``/dev/null``, a pipe, a terminal) is written
+    in place: renaming over it would replace the device itself.
+    """
+    try:
+        special = not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        special = False  # absent (the usual case): created by the rename below
+    if special:
+        try:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as error:
+            raise CliError.usage(f"cannot write {path}: {error.strerror}") from None
+        return
     folder = os.path.dirname(os.path.abspath(path))
     try:
         descriptor, temporary = tempfile.mkstemp(prefix=".playgraph-", dir=folder)

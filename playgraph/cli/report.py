@@ -1,4 +1,11 @@
-"""Diagnostic output formats, following ansible-lint's conventions so existing tooling works.
+"""What playgraph reports: the ``report`` command, and the diagnostic output formats.
+
+``playgraph report RUN.json [-o FILE]`` draws a saved ``--json`` document of
+``run`` or ``adhoc`` as the timeline report (`html_report`), as ``run --report``
+does after a run.  Exit codes: 0, 1 for a file that is not such a document, 5 for
+bad options.
+
+Diagnostic output formats follow ansible-lint's conventions so existing tooling works.
 
 * ``pep8`` — ``path:line:col: id: message`` (the default);
 * ``full`` — pep8 line plus the source line, a caret and the help;
@@ -9,9 +16,11 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -170,3 +179,48 @@ def format_codeclimate(diagnostics: Sequence[Diagnostic]) -> str:
             }
         )
     return json.dumps(issues, indent=2) + "\n"
+
+
+# --------------------------------------------------------------------------- the report command
+
+
+def add_parser(commands: Any) -> None:
+    report = commands.add_parser(
+        "report",
+        help="draw a saved `run --json` document as a timeline report (one HTML file)",
+    )
+    report.add_argument("document", metavar="RUN.json", help="a `playgraph run --json` document")
+    report.add_argument(
+        "-o", "--output", metavar="FILE", help="write the HTML to FILE (default: stdout)"
+    )
+    report.set_defaults(handler=execute)
+
+
+def execute(args: argparse.Namespace) -> int:
+    from .errors import EXIT_OK, CliError
+    from .html_report import render_report
+    from .output import write_atomically
+
+    try:
+        with open(args.document, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise CliError.setup(f"cannot read {args.document}: {reason}") from None
+    # A document printed after warnings or a recap: it starts at its first brace.
+    start = text.find("{")
+    try:
+        document = json.loads(text[start:] if start >= 0 else text)
+    except ValueError as error:
+        raise CliError.setup(f"{args.document}: not a JSON document: {error}") from None
+    if not isinstance(document, dict):
+        raise CliError.setup(f"{args.document}: not a run document (a JSON object)")
+    try:
+        html = render_report(document, title=f"playgraph run ({os.path.basename(args.document)})")
+    except CliError as error:
+        raise CliError.setup(f"{args.document}: {error}") from None
+    if args.output:
+        write_atomically(args.output, html)
+    else:
+        sys.stdout.write(html)
+    return EXIT_OK

@@ -20,7 +20,7 @@ from playgraph.compiler.ir import Graph
 from playgraph.compiler.plan import PlanError, load_plan, looks_like_plan
 from playgraph.compiler.result import CompileOptions
 
-from . import interrupts, report
+from . import interrupts, report, view
 from .cache import compile_cached
 from .errors import CliError
 from .options import (
@@ -29,6 +29,7 @@ from .options import (
     add_connection_options,
     add_host_options,
     add_password_options,
+    add_view_options,
     ask_passwords,
     compile_options,
     forks_of,
@@ -55,6 +56,7 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="print one JSON document shaped as Ansible's json callback instead of text",
     )
+    add_view_options(run)
     add_compile_options(run)
     run.set_defaults(handler=execute)
 
@@ -101,6 +103,19 @@ def execute(args: argparse.Namespace) -> int:
 
     from playgraph.runtime.run import dump_document, run_graph
 
-    work = run_graph(graph, inventory, run, display_stream=None if args.json else sys.stdout)
-    outcome = asyncio.run(interrupts.run_interruptibly(work))
-    return finish(outcome, dump_document(outcome.document) if args.json else None, args.inventory)
+    seen = view.prepare(args, graph, title=args.playbook)
+    lines = not args.json and seen.live is None
+    work = run_graph(
+        graph,
+        inventory,
+        run,
+        subscribers=seen.subscribers,
+        display_stream=sys.stdout if lines else None,
+    )
+    try:
+        outcome = asyncio.run(interrupts.run_interruptibly(work))
+    finally:
+        if seen.live is not None:
+            seen.live.close()
+    document = view.conclude(seen, outcome, args)
+    return finish(outcome, dump_document(document) if args.json else None, args.inventory)
