@@ -19,10 +19,12 @@ from typing import Any
 import yaml
 from playgraph.compiler.ir import BlockStep, Node, Step
 
+from .ansible_modules import available
 from .context import RunContext
-from .facts import gather_facts
+from .facts import setup
 from .modules.base import ModuleFailure
 from .templating import UNTRUSTED_EXPRESSION, TemplateError, UnsafeText, mark_unsafe
+from .validate_spec import validate_argument_spec
 
 Result = dict[str, Any]
 
@@ -255,6 +257,9 @@ async def include(call: ActionCall) -> Result:
     per host); the scheduler splices the steps (``_playgraph_include``) into its path."""
     # The compiler's parsers are imported only when a run reaches an include.
     from playgraph.compiler.lower import MAX_NESTING, compile_role, compile_task_file
+    from playgraph.compiler.result import CompileOptions
+
+    from .config import current_resolve_settings
 
     short = call.node.action.rsplit(".", 1)[-1]
     # Included nodes' ids carry one ".include" per level: a file that includes itself
@@ -285,6 +290,8 @@ async def include(call: ActionCall) -> Result:
             id_prefix=prefix,
             base_dir=base,
             tasks_from=str(call.args.get("tasks_from", "main")),
+            # Roles and modules found as `check` finds them (ansible.cfg, ANSIBLE_*).
+            options=CompileOptions(resolve=current_resolve_settings()),
         )
         shown: Result = {"changed": False, "include_role": name}
     else:
@@ -306,7 +313,9 @@ async def include(call: ActionCall) -> Result:
                 "reason": f"Could not find or access '{where}' on the Ansible Controller.",
             }
         steps, diagnostics = compile_task_file(
-            path, id_prefix=f"{prefix}[{os.path.basename(target)}]"
+            path,
+            id_prefix=f"{prefix}[{os.path.basename(target)}]",
+            options=CompileOptions(resolve=current_resolve_settings()),
         )
     errors = [d for d in diagnostics if d.severity.value == "error"]
     if errors:
@@ -443,8 +452,24 @@ async def set_stats(call: ActionCall) -> Result:
 
 
 async def gather(call: ActionCall) -> Result:
-    facts = await gather_facts(call.run, call.host, call.node, call.variables)
-    return {"ansible_facts": facts, "changed": False}
+    """``setup`` (the module's own result) and ``gather_facts`` (ansible-core's action:
+    the facts, warnings and deprecations of ``setup``; a failure names the module)."""
+    if call.node.action.rsplit(".", 1)[-1] == "setup":
+        return await setup(call.run, call.host, call.node, call.variables, call.args)
+    args = {k: v for k, v in call.args.items() if k != "parallel" and v is not None}
+    result = await setup(call.run, call.host, call.node, call.variables, args)
+    if result.get("failed"):
+        return {
+            "failed": True,
+            "changed": False,
+            "msg": "The following modules failed to execute: ansible.legacy.setup.",
+            "failed_modules": {"ansible.legacy.setup": result},
+        }
+    gathered: Result = {"ansible_facts": result.get("ansible_facts", {}), "changed": False}
+    for key in ("warnings", "deprecations"):
+        if result.get(key):
+            gathered[key] = result[key]
+    return gathered
 
 
 async def wait_for_connection(call: ActionCall) -> Result:
@@ -470,4 +495,11 @@ CONTROLLER_ACTIONS: dict[str, Action] = {
     "gather_facts": gather,
     "setup": gather,
     "wait_for_connection": wait_for_connection,
+    "validate_argument_spec": lambda call: validate_argument_spec(call.args, call.variables),
 }
+
+if available():
+    # ansible-core has no action plugin for ``setup``: it is a module like any other
+    # (polled and detached too), so the generic path runs it and the executor keeps
+    # its facts.  Without ansible-core the fallback facts answer it here.
+    del CONTROLLER_ACTIONS["setup"]

@@ -54,6 +54,12 @@ class TaskContext:
     render: Any = None
     """``render(text, variables) -> str``: the runtime's templar, for the template module."""
     async_dir: str = "~/.ansible_async"
+    no_log: bool = False
+    """The task is ``no_log`` (modules run through ansible-core mask their invocation)."""
+    verbosity: int = 0
+    """``-v`` count (ansible-core passes it to modules as ``_ansible_verbosity``)."""
+    role_dir: str | None = None
+    """The folder of the role the task comes from: its ``library/`` and ``files/``."""
 
 
 class Module(Protocol):

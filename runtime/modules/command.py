@@ -391,12 +391,16 @@ echo "run $d"
 """``sh -c PREP sh CREATES REMOVES MKDIR``: ``creates``/``removes``/``run [TMPDIR]``."""
 
 
-def find_needle(base_dir: str, subdir: str, name: str) -> str:
-    """A controller-side file as ansible finds it: ``<base>/<subdir>/<name>``, ``<base>/<name>``."""
+def find_needle(base_dir: str, subdir: str, name: str, role_dir: str | None = None) -> str:
+    """A controller-side file as ansible finds it: ``<base>/<subdir>/<name>``, ``<base>/<name>``,
+    in the task's role first (``role_dir``), then beside the playbook."""
     if os.path.isabs(name):
         candidates = [name]
     else:
-        candidates = [os.path.join(base_dir, subdir, name), os.path.join(base_dir, name)]
+        bases = [role_dir, base_dir] if role_dir else [base_dir]
+        candidates = [
+            p for b in bases for p in (os.path.join(b, subdir, name), os.path.join(b, name))
+        ]
     for path in candidates:
         if os.path.isfile(path) and os.access(path, os.R_OK):
             return path
@@ -466,7 +470,7 @@ class ScriptModule:
                 changed=False,
             )
         parts = split_command(raw)
-        source = find_needle(ctx.base_dir, "files", parts[0])
+        source = find_needle(ctx.base_dir, "files", parts[0], ctx.role_dir)
         if ctx.check_mode:
             if p["creates"] or p["removes"]:
                 return {"changed": True}

@@ -142,7 +142,7 @@ class CopyModule:
                 content = json.dumps(content)
             data = str(content).encode("utf-8", "surrogateescape")
             return await put_content(ctx, "copy", p, data, basename=None, src_display=None)
-        path = find_needle(ctx.base_dir, "files", str(src))
+        path = find_needle(ctx.base_dir, "files", str(src), ctx.role_dir)
         p = _preserve_mode(p, path)
         if os.path.isdir(path):
             raise failure("copying a directory is not supported by playgraph's copy")
@@ -186,7 +186,7 @@ class TemplateModule:
         p = TEMPLATE_SPEC.validate(ctx.args)
         if p["src"] is None or p["dest"] is None:
             raise failure("src and dest are required")
-        path = find_needle(ctx.base_dir, "templates", str(p["src"]))
+        path = find_needle(ctx.base_dir, "templates", str(p["src"]), ctx.role_dir)
         p = _preserve_mode(p, path)
         if ctx.render is None:
             raise failure("the template module needs the runtime's templar (ctx.render)")

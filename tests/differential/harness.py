@@ -13,19 +13,41 @@ A corpus file may start with header comments the harness reads:
 * ``# host-vars-file: h1 vars/some.yml`` — a YAML file (relative to the corpus) laid as
   ``host_vars/h1.yml`` next to the inventory (for what INI cannot say, e.g. ``!unsafe``);
 * ``# outcome-only: task name; other task`` and ``# attempts-vary: task name`` — tasks
-  whose comparison is relaxed because it depends on the clock (see `normalise`).
+  whose comparison is relaxed because it depends on the clock (see `normalise`);
+* ``# compare: all`` — compare every key of each result (a module's whole JSON: ``diff``,
+  ``invocation``, its own return values), not only `normalise.FIELDS`;
+* ``# ignore-fields: uid; ansible_facts.ansible_env`` — (dotted) keys left out of every
+  result of the case, for values that depend on the machine's state rather than on the
+  tool (each file says why).
+
+Besides ``work_dir``, playbooks get two extra vars:
+
+* ``run_id`` — a name unique to this run of this tool (``pgtest_`` and 5 letters): both
+  tools run side by side on one machine, so users, groups and other machine-wide names
+  are made from it.  It reads ``<run>`` in the comparison; `cleanup_run` removes the
+  users and groups a run left behind;
+* ``http_base`` — the URL of a local HTTP server (`http_base`) serving ``corpus/files``,
+  the same for both tools, for get_url and uri.
+
+``PLAYGRAPH_DIFF_SELF=1`` runs ansible-core on both sides: a new case's normalisation is
+right when ansible-core against itself shows no difference.
 """
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
+import secrets
 import shlex
 import signal
+import string
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +79,12 @@ def ansible_playbook() -> str:
     return os.fspath(path)
 
 
+def oracle_collections() -> Path:
+    """The site-packages holding the oracle's ``ansible_collections``."""
+    found = sorted(oracle_venv().glob("lib/python3*/site-packages"))
+    return found[0] if found else oracle_venv()
+
+
 @dataclass(frozen=True, slots=True)
 class Header:
     args: tuple[str, ...] = ()
@@ -65,6 +93,8 @@ class Header:
     attempts_vary: tuple[str, ...] = ()
     host_vars: tuple[tuple[str, str], ...] = ()
     host_vars_files: tuple[tuple[str, str], ...] = ()
+    compare_all: bool = False
+    ignore_fields: tuple[str, ...] = ()
 
 
 def read_header(playbook: Path) -> Header:
@@ -73,6 +103,8 @@ def read_header(playbook: Path) -> Header:
     relaxed: dict[str, list[str]] = {"outcome-only": [], "attempts-vary": []}
     host_vars: list[tuple[str, str]] = []
     host_vars_files: list[tuple[str, str]] = []
+    compare_all = False
+    ignore_fields: list[str] = []
     for line in playbook.read_text().splitlines():
         if not line.startswith("#"):
             break
@@ -88,6 +120,10 @@ def read_header(playbook: Path) -> Header:
         elif key == "host-vars-file":
             host, _, name = value.strip().partition(" ")
             host_vars_files.append((host, name.strip()))
+        elif key == "compare":
+            compare_all = value.strip() == "all"
+        elif key == "ignore-fields":
+            ignore_fields += [name.strip() for name in value.split(";") if name.strip()]
         elif key in relaxed:
             relaxed[key] += [name.strip() for name in value.split(";") if name.strip()]
     return Header(
@@ -97,6 +133,8 @@ def read_header(playbook: Path) -> Header:
         attempts_vary=tuple(relaxed["attempts-vary"]),
         host_vars=tuple(host_vars),
         host_vars_files=tuple(host_vars_files),
+        compare_all=compare_all,
+        ignore_fields=tuple(ignore_fields),
     )
 
 
@@ -110,6 +148,10 @@ class RunResult:
     stdout: str
     stderr: str
     seconds: float
+    run_id: str = ""
+    """The run's ``run_id`` extra var (see the module docstring)."""
+    scrub: dict[str, str] = field(default_factory=dict)
+    """Run-specific strings and what they read in the comparison."""
 
     def explain(self) -> str:
         return (
@@ -148,7 +190,10 @@ def _document(stdout: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _run(tool: str, home: Path, argv: list[str], env: dict[str, str], cwd: Path) -> RunResult:
+def _run(
+    tool: str, home: Path, argv: list[str], env: dict[str, str], cwd: Path, run_id: str
+) -> RunResult:
+    scrub = {run_id: "<run>"}
     start = time.monotonic()
     try:
         done = subprocess.run(
@@ -163,6 +208,8 @@ def _run(tool: str, home: Path, argv: list[str], env: dict[str, str], cwd: Path)
             str(error.stdout or ""),
             f"timed out after {RUN_TIMEOUT}s",
             time.monotonic() - start,
+            run_id,
+            scrub,
         )
     return RunResult(
         tool,
@@ -172,6 +219,8 @@ def _run(tool: str, home: Path, argv: list[str], env: dict[str, str], cwd: Path)
         done.stdout,
         done.stderr,
         time.monotonic() - start,
+        run_id,
+        scrub,
     )
 
 
@@ -183,9 +232,20 @@ def run_tool(tool: str, playbook: Path, base: Path) -> RunResult:
     async_dir = home / "async"
     work.mkdir(parents=True, exist_ok=True)
     inventory = write_inventory(home, async_dir, header)
-    common = ["-i", os.fspath(inventory), "-e", f"work_dir={work}", *header.args]
+    run_id = "pgtest_" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(5))
+    common = [
+        "-i",
+        os.fspath(inventory),
+        "-e",
+        f"work_dir={work}",
+        "-e",
+        f"run_id={run_id}",
+        "-e",
+        f"http_base={http_base()}",
+        *header.args,
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    if tool == "ansible":
+    if tool == "ansible" or os.environ.get("PLAYGRAPH_DIFF_SELF") == "1":
         argv = [ansible_playbook(), os.fspath(playbook), *common]
         env.update(
             ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
@@ -198,7 +258,47 @@ def run_tool(tool: str, playbook: Path, base: Path) -> RunResult:
         )
     else:
         argv = [sys.executable, "-m", "playgraph", "run", os.fspath(playbook), *common, "--json"]
-    return _run(tool, home, argv, env, work)
+        # The collections ansible-core sees (its ``ansible`` package's), for playgraph too.
+        env["ANSIBLE_COLLECTIONS_PATH"] = os.fspath(oracle_collections())
+    return _run(tool, home, argv, env, work, run_id)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+_HTTP_LOCK = threading.Lock()
+
+
+def http_base() -> str:
+    """Start (once per session) a local HTTP server on ``corpus/files``; its base URL."""
+    with _HTTP_LOCK:  # cases start on a thread pool: one server for all of them
+        return _http_server()
+
+
+@functools.cache
+def _http_server() -> str:
+    handler = functools.partial(_QuietHandler, directory=os.fspath(CORPUS / "files"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def cleanup_run(result: RunResult) -> None:
+    """Remove the users and groups named after the run's ``run_id`` that it left behind."""
+    if not result.run_id:
+        return
+    for database, command in (
+        ("/etc/passwd", ["userdel", "-r", "-f"]),
+        ("/etc/group", ["groupdel"]),
+    ):
+        with open(database, encoding="utf-8") as handle:
+            names = [line.split(":", 1)[0] for line in handle]
+        for name in names:
+            if name.startswith(result.run_id):
+                subprocess.run([*command, name], capture_output=True, timeout=30, check=False)
 
 
 def stop_playgraph_jobs(base: Path) -> None:

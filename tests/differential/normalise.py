@@ -30,6 +30,13 @@ same playbook — even two runs of the same tool — differ in things that carry
   value (itself reduced when it is a registered result, e.g. a launch record).
 * **the recap** — ``stats`` is compared as a whole; ``custom_stats`` too.
 
+A corpus file that tests modules says ``# compare: all``: every key of each result is
+compared (the module's own JSON: ``diff``, ``invocation``, ``warnings``, its return values),
+except `VOLATILE` — per-run values that carry no meaning — and the case's
+``ignore-fields``, dotted keys whose value depends on the machine's state at the moment
+of the run (each corpus file says why).  ``run_id`` (a name unique to each tool's run,
+for users and groups) reads ``<run>`` in every compared string.
+
 Two per-task relaxations, named in a corpus file's header (see `harness.read_header`), for
 what depends on the clock rather than on semantics:
 
@@ -64,6 +71,23 @@ FIELDS = (
 )
 """The result keys compared per task and host (see the module docstring)."""
 
+VOLATILE = frozenset(
+    {
+        # The job's id and its file in each run's async dir (random; kept as has_job_id).
+        "ansible_job_id",
+        "results_file",
+        # The clock.
+        "start",
+        "end",
+        "delta",
+        # The pid of ansible-core's async wrapper, in a polled result of a job it ran.
+        "child_pid",
+        # The json callback's echo of the task's action: the task, not the module's result.
+        "action",
+    }
+)
+"""Keys never compared under ``compare: all`` (``_ansible_*`` keys neither: internal flags)."""
+
 OUTCOME_FIELDS = ("failed", "changed", "skipped", "unreachable")
 """What an ``outcome-only`` task compares."""
 
@@ -83,10 +107,14 @@ def _message(value: Any) -> Any:
     return text.splitlines()[0] if text else text
 
 
-def project(result: Mapping[str, Any]) -> dict[str, Any]:
+def project(result: Mapping[str, Any], *, compare_all: bool = False) -> dict[str, Any]:
     """The compared view of one result (a task's or a loop item's)."""
     out: dict[str, Any] = {}
-    for key in FIELDS:
+    keys: Collection[str] = FIELDS
+    if compare_all:
+        keys = [k for k in result if k not in VOLATILE and not k.startswith("_ansible_")]
+        keys += [k for k in _FALSE_WHEN_ABSENT if k not in result]
+    for key in keys:
         if key in result:
             value = result[key]
             if key in _BOOLEANS and isinstance(value, int | bool):
@@ -99,19 +127,33 @@ def project(result: Mapping[str, Any]) -> dict[str, Any]:
     out["has_job_id"] = "ansible_job_id" in result
     items = result.get("results")
     if isinstance(items, list):
-        out["results"] = [_project_item(item) for item in items]
+        out["results"] = [_project_item(item, compare_all=compare_all) for item in items]
     return out
 
 
-def _project_item(item: Any) -> Any:
+def _project_item(item: Any, *, compare_all: bool = False) -> Any:
     if not isinstance(item, Mapping):
         return item
-    out = project(item)
+    out = project(item, compare_all=compare_all)
     var = item.get("ansible_loop_var", "item")
     if var in item:
         value = item[var]
         out["item"] = project(value) if isinstance(value, Mapping) else value
     return out
+
+
+def _drop(view: dict[str, Any], dotted: str) -> None:
+    """Remove the (dotted) key ``dotted`` from ``view`` and from each of its loop items."""
+    head, _, rest = dotted.partition(".")
+    if rest:
+        inner = view.get(head)
+        if isinstance(inner, dict):
+            _drop(inner, rest)
+    else:
+        view.pop(head, None)
+    for item in view.get("results", []) if isinstance(view.get("results"), list) else []:
+        if isinstance(item, dict):
+            _drop(item, dotted)
 
 
 def task_identity(entry: Mapping[str, Any]) -> str:
@@ -122,15 +164,19 @@ def task_identity(entry: Mapping[str, Any]) -> str:
     return f"{task.get('name', '')} @{line}"
 
 
-def _scrub(value: Any, home: str | None) -> Any:
-    """Job ids become ``<jid>`` and the run's own directory ``<home>``, in every string."""
+def _scrub(value: Any, home: str | None, names: Mapping[str, str] | None = None) -> Any:
+    """Job ids become ``<jid>``, the run's own directory ``<home>`` and each of ``names``
+    what it maps to, in every string (dict keys included)."""
     if isinstance(value, str):
         value = _JID.sub("<jid>", value)
-        return value.replace(home, "<home>") if home else value
+        value = value.replace(home, "<home>") if home else value
+        for name, shown in (names or {}).items():
+            value = value.replace(name, shown)
+        return value
     if isinstance(value, list):
-        return [_scrub(v, home) for v in value]
+        return [_scrub(v, home, names) for v in value]
     if isinstance(value, dict):
-        return {k: _scrub(v, home) for k, v in value.items()}
+        return {_scrub(k, home, names): _scrub(v, home, names) for k, v in value.items()}
     return value
 
 
@@ -151,11 +197,16 @@ def normalise(
     outcome_only: Collection[str] = (),
     attempts_vary: Collection[str] = (),
     home: str | None = None,
+    compare_all: bool = False,
+    ignore_fields: Collection[str] = (),
+    names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """``{"rows": {row: projection}, "stats": ..., "custom_stats": ...}``.
 
     ``outcome_only`` and ``attempts_vary`` name tasks (by name) relaxed as the module
-    docstring says; ``home`` is the run's own directory (replaced by ``<home>``).
+    docstring says; ``home`` is the run's own directory (replaced by ``<home>``);
+    ``compare_all`` and ``ignore_fields`` are the case's header (see the module docstring);
+    ``names`` maps run-specific strings to what they read (``run_id`` to ``<run>``).
     """
     rows: dict[str, dict[str, Any]] = {}
     for play_index, play in enumerate(document.get("plays", [])):
@@ -170,8 +221,11 @@ def normalise(
                 occurrence = seen.get(key, 0)
                 seen[key] = occurrence + 1
                 name = str(entry.get("task", {}).get("name", ""))
+                view = _scrub(project(result, compare_all=compare_all), home, names)
+                for dotted in ignore_fields:
+                    _drop(view, dotted)
                 rows[f"play {play_index} | {identity} | {host} | #{occurrence}"] = _relax(
-                    _scrub(project(result), home),
+                    view,
                     outcome_only=name in outcome_only,
                     attempts_vary=name in attempts_vary,
                 )

@@ -36,6 +36,7 @@ from .harness import (
     OracleMissing,
     RunResult,
     ansible_playbook,
+    cleanup_run,
     read_header,
     run_tool,
     stop_ansible_jobs,
@@ -138,10 +139,13 @@ class CaseRunner:
         oracle = self.tools.submit(run_tool, "ansible", playbook, base)
         ours = self.tools.submit(run_tool, "playgraph", playbook, base)
         try:
-            return CaseRun(oracle.result(), ours.result())
+            run = CaseRun(oracle.result(), ours.result())
         finally:
             stop_playgraph_jobs(base)
             stop_ansible_jobs(base)
+        cleanup_run(run.oracle)
+        cleanup_run(run.ours)
+        return run
 
     def get(self, case: str) -> CaseRun:
         if case not in self.futures:
@@ -220,10 +224,15 @@ def test_differential(case: str, case_runner: CaseRunner) -> None:
         assert isinstance(jid, str) and re.fullmatch(r"j\d+\.\d+", jid), jid
 
     header = read_header(CORPUS / f"{case}.yml")
-    relax = {"outcome_only": header.outcome_only, "attempts_vary": header.attempts_vary}
+    relax = {
+        "outcome_only": header.outcome_only,
+        "attempts_vary": header.attempts_vary,
+        "compare_all": header.compare_all,
+        "ignore_fields": header.ignore_fields,
+    }
     found = differences(
-        normalise(oracle.document, home=str(oracle.home), **relax),
-        normalise(ours.document, home=str(ours.home), **relax),
+        normalise(oracle.document, home=str(oracle.home), names=oracle.scrub, **relax),
+        normalise(ours.document, home=str(ours.home), names=ours.scrub, **relax),
     )
     if oracle.exit_code != ours.exit_code:
         found.append(("exit_code", "", oracle.exit_code, ours.exit_code))

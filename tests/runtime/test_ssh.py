@@ -500,7 +500,7 @@ def test_yum_async_pattern_over_ssh(lab: Lab) -> None:
     seconds = time.perf_counter() - start
     assert outcome.exit_code == 0, outcome.document["stats"]
     for host in ("node1", "node2"):
-        assert results(outcome, 0)[host]["ansible_facts"]["system"] == "Linux"
+        assert results(outcome, 0)[host]["ansible_facts"]["ansible_system"] == "Linux"
         assert results(outcome, 3)[host]["finished"] is True
         assert results(outcome, 3)[host]["cmd"] == ["sleep", "3"]
     # The polled step ran while the launched one did: 3 s in all, not 4.
