@@ -93,4 +93,6 @@ class LineinfileModule(ProgramModule):
 
     names: ClassVar[tuple[str, ...]] = ("lineinfile",)
     spec: ClassVar[Spec] = LINEINFILE_SPEC
+    fallback_only: ClassVar[bool] = True
+    """Used only without ansible-core: its result lacks ansible-core's ``invocation``."""
     program: ClassVar[str] = "files"
