@@ -14,7 +14,6 @@ Scalars are resolved with YAML 1.1 rules, as Ansible's loader does (so
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -256,7 +255,7 @@ class _Frame:
 def load_text(source: SourceText) -> Document:
     builder = _Builder(source)
     try:
-        root = builder.build(yaml.parse(source.text, Loader=_EventLoader))
+        root = builder.build(_EventLoader(source.text))
     except _Abort as abort:
         return Document(source, None, (*builder.diagnostics, abort.diagnostic))
     except yaml.MarkedYAMLError as error:
@@ -298,22 +297,71 @@ class _Builder:
         self.anchors: dict[str, tuple[YNode, int]] = {}
         """Anchored nodes with their expanded sizes."""
         self.through_aliases = 0
-        self._resolver = yaml.resolver.Resolver()
-        self._constructor = yaml.constructor.SafeConstructor()
+        self.path = source.path
+        self.ascii = source.ascii
 
     def span(self, start: Any, end: Any) -> Span:
         # Marks are typed loosely: the C and Python parsers have different Mark classes.
+        if self.ascii:  # the usual case, inlined: a span per node is most of the tree
+            return Span(
+                file=self.path,
+                start=start.index,
+                end=max(start.index, end.index),
+                line=start.line + 1,
+                column=start.column + 1,
+            )
         return self.source.span_of_marks(start.index, start.line, start.column, end.index)
 
-    def build(self, events: Iterator[yaml.Event]) -> YNode | None:
+    def build(self, parser: Any) -> YNode | None:
+        """The tree of the parser's events (its stream is one document at most)."""
+        try:
+            return self._build(parser.get_event)
+        finally:
+            parser.dispose()
+
+    def _build(self, next_event: Any) -> YNode | None:
         stack: list[_Frame] = []
         root: YNode | None = None
         documents = 0
-        for event in events:
-            node: YNode | None = None
+        # Dispatch on the event's exact class (the parsers make no subclasses): scalars,
+        # most of the stream, are tested first.
+        scalar_event, alias_event = yaml.ScalarEvent, yaml.AliasEvent
+        mapping_start, mapping_end = yaml.MappingStartEvent, yaml.MappingEndEvent
+        sequence_start, sequence_end = yaml.SequenceStartEvent, yaml.SequenceEndEvent
+        while (event := next_event()) is not None:
+            kind = type(event)
+            node: YNode
             size = 1
-            match event:
-                case yaml.DocumentStartEvent():
+            if kind is scalar_event:
+                node = self._scalar(event, unsafe=bool(stack) and stack[-1].unsafe)
+                if event.anchor:
+                    self.anchors[event.anchor] = (node, 1)
+            elif kind is mapping_start or kind is sequence_start:
+                if len(stack) >= MAX_DEPTH:
+                    raise _Abort(
+                        codes.SYNTAX_TOO_DEEP.at(
+                            self.span(event.start_mark, event.end_mark),
+                            f"collections nested more than {MAX_DEPTH} levels deep",
+                        )
+                    )
+                unsafe = event.tag == "!unsafe" or (bool(stack) and stack[-1].unsafe)
+                kind_name = "map" if kind is mapping_start else "seq"
+                stack.append(_Frame(kind_name, event.start_mark, event.anchor, unsafe=unsafe))
+                continue
+            elif kind is mapping_end:
+                frame = stack.pop()
+                node = self._mapping(frame, event.end_mark)
+                size = frame.size
+                self._remember(frame.anchor, node, size)
+            elif kind is sequence_end:
+                frame = stack.pop()
+                node = YSeq(items=tuple(frame.items), span=self.span(frame.start, event.end_mark))
+                size = frame.size
+                self._remember(frame.anchor, node, size)
+            elif kind is alias_event:
+                node, size = self._alias(event)
+            else:
+                if kind is yaml.DocumentStartEvent:
                     documents += 1
                     if documents > 1:
                         raise _Abort(
@@ -322,40 +370,13 @@ class _Builder:
                                 "a playbook holds one YAML document; found a second '---' document",
                             )
                         )
-                case yaml.SequenceStartEvent() | yaml.MappingStartEvent():
-                    if len(stack) >= MAX_DEPTH:
-                        raise _Abort(
-                            codes.SYNTAX_TOO_DEEP.at(
-                                self.span(event.start_mark, event.end_mark),
-                                f"collections nested more than {MAX_DEPTH} levels deep",
-                            )
-                        )
-                    kind = "seq" if isinstance(event, yaml.SequenceStartEvent) else "map"
-                    unsafe = event.tag == "!unsafe" or bool(stack and stack[-1].unsafe)
-                    stack.append(_Frame(kind, event.start_mark, event.anchor, unsafe=unsafe))
-                case yaml.SequenceEndEvent():
-                    frame = stack.pop()
-                    node = YSeq(
-                        items=tuple(frame.items), span=self.span(frame.start, event.end_mark)
-                    )
-                    size = frame.size
-                    self._remember(frame.anchor, node, size)
-                case yaml.MappingEndEvent():
-                    frame = stack.pop()
-                    node = self._mapping(frame, event.end_mark)
-                    size = frame.size
-                    self._remember(frame.anchor, node, size)
-                case yaml.ScalarEvent():
-                    node = self._scalar(event, unsafe=bool(stack and stack[-1].unsafe))
-                    self._remember(event.anchor, node, 1)
-                case yaml.AliasEvent():
-                    node, size = self._alias(event)
-            if node is not None:
-                if stack:
-                    stack[-1].items.append(node)
-                    stack[-1].size += size
-                else:
-                    root = node
+                continue  # stream and document boundaries
+            if stack:
+                top = stack[-1]
+                top.items.append(node)
+                top.size += size
+            else:
+                root = node
         return root
 
     def _remember(self, anchor: str | None, node: YNode, size: int) -> None:
@@ -385,35 +406,29 @@ class _Builder:
 
     def _scalar(self, event: yaml.ScalarEvent, *, unsafe: bool = False) -> YScalar:
         tag = event.tag
+        text = event.value
+        value: Scalar = text
         if tag is None or tag == "!":
-            tag = self._resolver.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
-        value: Scalar
-        if tag in (
-            "tag:yaml.org,2002:int",
-            "tag:yaml.org,2002:float",
-            "tag:yaml.org,2002:bool",
-            "tag:yaml.org,2002:null",
-        ):
-            try:
-                constructed = self._constructor.construct_object(yaml.ScalarNode(tag, event.value))
-            except yaml.YAMLError:
-                constructed = event.value
-            value = (
-                constructed
-                if isinstance(constructed, str | int | float | bool) or constructed is None
-                else event.value
-            )
-        else:
+            # Plain scalars are resolved by their text alone: memoised, since keys and
+            # common values repeat on every task.
+            if event.implicit[0]:
+                tag, value = _plain(text)
+            else:
+                tag = _STR
+        elif tag in _CONSTRUCTED:
+            value = _construct(tag, text)
+        if (unsafe or tag == "!unsafe") and tag not in _CONSTRUCTED:
             # Strings, timestamps, binary and Ansible's own tags (!unsafe, !vault)
             # stay text: playbooks treat them as strings.  `!unsafe` text is data
             # from here on: no check and no render takes it for a template.
-            value = UnsafeText(event.value) if tag == "!unsafe" or unsafe else event.value
+            value = UnsafeText(text)
+        start: Any = event.start_mark  # always set by the parsers (stubs allow None)
         return YScalar(
             value=value,
             tag=tag,
             style=event.style,
-            span=self.span(event.start_mark, event.end_mark),
-            char_start=event.start_mark.index if event.start_mark is not None else 0,
+            span=self.span(start, event.end_mark),
+            char_start=start.index,
         )
 
     def _mapping(self, frame: _Frame, end: Any) -> YMap:
@@ -470,5 +485,49 @@ class _Builder:
 
 
 def _hashable(value: Scalar) -> object:
-    # 1 and True, 1.0 and 1 are different keys in a playbook
-    return (type(value).__name__, value)
+    # 1 and True, 1.0 and 1 are different keys in a playbook (text, the usual key, is
+    # itself: no tuple can equal it)
+    return value if type(value) is str else (type(value).__name__, value)
+
+
+# --------------------------------------------------------------------------- scalars
+
+_STR = "tag:yaml.org,2002:str"
+_CONSTRUCTED = frozenset(
+    {
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:null",
+    }
+)
+"""Tags whose value is built (YAML 1.1 rules); every other tag's value stays text."""
+_RESOLVER = yaml.resolver.Resolver()
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_PLAIN_MEMO: dict[str, tuple[str, Scalar]] = {}
+_PLAIN_MEMO_SIZE = 50_000
+"""Plain scalars remembered (a bound: a huge file of distinct values must not grow it)."""
+
+
+def _plain(text: str) -> tuple[str, Scalar]:
+    """The tag and value of a plain (unquoted) scalar, as pyyaml's SafeLoader resolves it."""
+    found = _PLAIN_MEMO.get(text)
+    if found is None:
+        tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+        found = (tag, _construct(tag, text) if tag in _CONSTRUCTED else text)
+        if len(_PLAIN_MEMO) >= _PLAIN_MEMO_SIZE:
+            _PLAIN_MEMO.clear()
+        _PLAIN_MEMO[text] = found
+    return found
+
+
+def _construct(tag: str, text: str) -> Scalar:
+    # The tag's own constructor, not `construct_object`, which would remember every node.
+    construct = _CONSTRUCTOR.yaml_constructors[tag]
+    try:
+        constructed = construct(_CONSTRUCTOR, yaml.ScalarNode(tag, text))
+    except (yaml.YAMLError, ValueError, ArithmeticError):  # `!!int zz`: kept as the text
+        return text
+    if isinstance(constructed, str | int | float | bool) or constructed is None:
+        return constructed
+    return text

@@ -31,7 +31,12 @@ def add_parser(commands: Any) -> None:
     check = commands.add_parser(
         "check", help="report every problem in the playbooks, with file:line:col"
     )
-    check.add_argument("playbooks", nargs="+", metavar="PLAYBOOK")
+    check.add_argument(
+        "playbooks",
+        nargs="+",
+        metavar="PLAYBOOK",
+        help="a playbook, a task file (a list of tasks) or a role's folder",
+    )
     check.add_argument(
         "-f",
         "--format",
@@ -77,7 +82,8 @@ def execute(args: argparse.Namespace) -> int:
             sys.stdout.write(hit.stdout)
             sys.stderr.write(hit.stderr)
             return hit.exit_code
-    report_ = build_report(args, fmt, options)
+    with cache.few_collections():
+        report_ = build_report(args, fmt, options)
     if cacheable:
         cache.store_report(key, report_)
     sys.stdout.write(report_.stdout)
@@ -92,6 +98,7 @@ def build_report(args: argparse.Namespace, fmt: str, options: CompileOptions) ->
 
     from playgraph.compiler.lint import apply_suppressions, lint, load_config
     from playgraph.compiler.lint.config import config_candidates
+    from playgraph.compiler.lower import compile_check_target
 
     # The current directory first, then each playbook's; paths stay as the user wrote them.
     search = list(dict.fromkeys([".", *(os.path.dirname(p) or "." for p in args.playbooks)]))
@@ -106,7 +113,13 @@ def build_report(args: argparse.Namespace, fmt: str, options: CompileOptions) ->
             if candidate == config.path:
                 break
     # The configuration's locks are compiled into the graph (CompileOptions.extra_locks).
-    options = replace(options, extra_locks=dict(config.locks))
+    options = replace(
+        options,
+        extra_locks=dict(config.locks),
+        resolve=replace(
+            options.resolve, mock_roles=config.mock_roles, mock_modules=config.mock_modules
+        ),
+    )
     resolver: HostResolver | None = None
     if args.inventory:
         resolver = _host_resolver(args.inventory)
@@ -115,7 +128,11 @@ def build_report(args: argparse.Namespace, fmt: str, options: CompileOptions) ->
     if config.path is not None and config.source is not None:
         sources[config.path] = config.source
     for path in args.playbooks:
-        compiled = cache.compile_cached(path, options, use_cache=not args.no_cache)
+        # A role's folder or a task file is read as ansible-lint reads it; a playbook
+        # (the usual case) goes through the compile cache.
+        compiled = compile_check_target(path, options) or cache.compile_cached(
+            path, options, use_cache=not args.no_cache
+        )
         diagnostics += compiled.diagnostics
         diagnostics += lint(compiled.graph, hosts=resolver, config=config)
         sources.update(compiled.sources)
