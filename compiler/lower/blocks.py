@@ -13,6 +13,7 @@ from playgraph.semantics import is_template
 from .. import codes, values
 from ..catalog import Keywords, ModuleInfo, ModuleKind
 from ..context import FileContext, dotted
+from ..diagnostics import Severity
 from ..ir import JSON, BlockStep, Condition, Node, Section, Step
 from ..loader import YEntry, YMap, YNode, YScalar, YSeq, to_python
 from ..spans import Span
@@ -171,6 +172,32 @@ class BlockLowering:
     # ------------------------------------------------------------------ includes, for the linter
 
     def follow_include(
+        self,
+        ctx: FileContext,
+        include: Node,
+        info: ModuleInfo,
+        action_entry: YEntry,
+        args_node: YNode | None,
+        scope: Scope,
+    ) -> None:
+        """`lower_include`, whose problems are warnings: ansible-core loads an included
+        file only when a host reaches the include, and many never run (a guard, a
+        ``fail`` before it), so ``--syntax-check`` accepts a playbook whatever they hold."""
+        seen = {path: len(c.diagnostics) for path, c in self.sources.contexts.items()}
+        try:
+            self.lower_include(ctx, include, info, action_entry, args_node, scope)
+        finally:
+            for path, inner_ctx in self.sources.contexts.items():
+                if inner_ctx is ctx:
+                    continue  # the include task's own problems stay what they are
+                new = inner_ctx.diagnostics[seen.get(path, 0) :]
+                del inner_ctx.diagnostics[seen.get(path, 0) :]
+                inner_ctx.diagnostics.extend(
+                    d.with_severity(Severity.WARNING) if d.severity is Severity.ERROR else d
+                    for d in new
+                )
+
+    def lower_include(
         self,
         ctx: FileContext,
         include: Node,
@@ -496,6 +523,17 @@ class BlockLowering:
             )
             steps += dep_steps
         tasks = self.role_file(role_dir, "tasks", tasks_from)
+        if tasks is None and tasks_from != "main":
+            folder = os.path.join(role_dir, "tasks")
+            wanted = os.path.join(folder, tasks_from)
+            ctx.report(
+                codes.LOAD_NOT_FOUND,
+                span,
+                f"Failed loading '{wanted}' for role ({name}) as it is not inside the expected"
+                f" role path: '{folder}'"
+                if not os.path.normpath(wanted).startswith(os.path.normpath(folder) + os.sep)
+                else f"Could not find specified file in role: tasks/{tasks_from}",
+            )
         if tasks is not None:
             steps += self.task_file(
                 ctx,
@@ -575,8 +613,11 @@ class BlockLowering:
         self.tasks.resolver.missing_role(ctx, name, span, list(dict.fromkeys(searched)))
 
     def role_file(self, role_dir: str, folder: str, name: str) -> str | None:
+        base = os.path.normpath(os.path.join(role_dir, folder))
         for candidate in (name, f"{name}.yml", f"{name}.yaml"):
             path = os.path.join(role_dir, folder, candidate)
+            if not os.path.normpath(path).startswith(base + os.sep):
+                return None  # ansible-core refuses files outside the role's folder
             if self.sources.is_file(path):
                 return path
         return None

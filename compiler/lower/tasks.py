@@ -9,6 +9,8 @@ from typing import Any, TypedDict
 
 from playgraph.grammar import ArgsSyntaxError, GrammarError, VarRead, parse_args
 
+from playgraph.semantics import is_template
+
 from .. import codes, values
 from ..catalog import Catalog, Keywords, ModuleInfo, ModuleKind
 from ..context import FileContext, analyze_text, dotted
@@ -537,7 +539,13 @@ class TaskLowering:
                             help=f"did you mean `{suggestion}`?" if suggestion else None,
                         )
                     elif name in ("loop_var", "index_var"):
-                        var = values.variable_name(ctx, control_entry.value, f"loop_control.{name}")
+                        value = control_entry.value
+                        if isinstance(value, YScalar) and is_template(value.value):
+                            # Templated by ansible-core when the loop runs.
+                            ctx.template_reads(value)
+                            control[name] = str(value.value)
+                            continue
+                        var = values.variable_name(ctx, value, f"loop_control.{name}")
                         if var is not None:
                             control[name] = var
                     elif name == "pause":

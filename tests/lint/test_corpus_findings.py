@@ -135,3 +135,77 @@ def test_run_reads_the_first_vars_file_that_exists(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
     assert results["x"] == "from_defaults"
+
+
+def _levels(playbook: Path) -> list[tuple[str, str]]:
+    return [(d.severity.value, d.code) for d in compile_playbook(str(playbook)).diagnostics]
+
+
+def test_a_broken_file_behind_a_dynamic_include_is_a_warning(tmp_path: Path) -> None:
+    """ansible-core's include_when_parent_is_dynamic: the file is loaded only when a host
+    reaches the include (here never), so --syntax-check accepts the playbook."""
+    playbook = _tree(
+        tmp_path,
+        {
+            "site.yml": (
+                "- hosts: all\n  tasks:\n    - fail: msg=stop\n"
+                "    - include_tasks: broken.yml\n"
+            ),
+            "broken.yml": "intentional syntax error\n",
+        },
+    )
+    assert _levels(playbook) == [("warning", "schema[playbook]")]
+
+
+def test_the_same_broken_file_imported_is_an_error(tmp_path: Path) -> None:
+    playbook = _tree(
+        tmp_path,
+        {
+            "site.yml": "- hosts: all\n  tasks:\n    - import_tasks: broken.yml\n",
+            "broken.yml": "intentional syntax error\n",
+        },
+    )
+    assert _levels(playbook) == [("error", "schema[playbook]")]
+
+
+def test_tasks_from_outside_the_role_is_refused_as_ansible_core_does(tmp_path: Path) -> None:
+    """ansible-core's roles target: no_outside_import.yml fails to load."""
+    playbook = _tree(
+        tmp_path,
+        {
+            "site.yml": (
+                "- hosts: all\n  tasks:\n    - import_role:\n        name: a\n"
+                "        tasks_from: subdir/../../../../other.yml\n"
+            ),
+            "roles/a/tasks/main.yml": "- debug: msg=hi\n",
+            "other.yml": "- hosts: all\n  tasks: []\n",
+        },
+    )
+    (message,) = _codes(playbook)
+    assert "as it is not inside the expected role path" in message
+    assert "'hosts' is not a valid keyword" not in message
+
+
+@pytest.mark.e2e
+def test_a_templated_loop_var_compiles(tmp_path: Path) -> None:
+    """ansible-core's loops target: loop_control.loop_var is templated when the loop runs."""
+    playbook = _tree(
+        tmp_path,
+        {
+            "site.yml": (
+                "- hosts: all\n  gather_facts: false\n  tasks:\n"
+                "    - debug: var=templated_name\n      loop: [value]\n"
+                '      loop_control:\n        loop_var: "{{ loop_var_name }}"\n'
+                "      vars:\n        loop_var_name: templated_name\n"
+            ),
+        },
+    )
+    assert _codes(playbook) == []
+    done = subprocess.run(
+        [sys.executable, "-m", "playgraph", "run", "-i", "localhost,", "-c", "local", "--json",
+         str(playbook)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (item,) = json.loads(done.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["results"]
+    assert item["templated_name"] == "value" and item["ansible_loop_var"] == "templated_name"
