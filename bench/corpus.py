@@ -17,7 +17,8 @@ through a one-role playbook written into the cache.
 
 Error-level findings of ``check`` on a playbook that ``--syntax-check`` accepts
 are false positives unless listed in the repository's ``true_positives`` (each
-with the reason it is a real async/lock problem).
+with the reason it is a real problem: an async/lock one, or a task that
+fails whenever it runs).
 
     python bench/corpus.py [--repos kubespray,algo] [--jobs 2] [--no-lint]
 
@@ -594,7 +595,7 @@ def markdown(data: dict[str, Any], specs: list[dict[str, Any]]) -> str:
     lines += [f"- {c['step']} on {c['repo']}/{c['playbook']}" for c in summary["crashes"]] or [
         "- none"
     ]
-    lines += ["", "## True positives (real async/lock problems, reported as errors)", ""]
+    lines += ["", "## True positives (real problems reported as errors, each with why)", ""]
     listed = False
     for spec in specs:
         for entry in spec.get("true_positives", []):

@@ -357,8 +357,8 @@ class Catalog:
             if info is not None:
                 return Resolution(fqcn=current, info=info, via=via, deprecation=deprecation)
             if route is not None and route.removed:
-                tombstone = _tombstone(current, route)
-                return Resolution(fqcn=current, info=tombstone, via=via, deprecation=deprecation)
+                gone = tombstone(current, route.message, deprecated=route.deprecated)
+                return Resolution(fqcn=current, info=gone, via=via, deprecation=deprecation)
             if via is not None and self._is_uncataloged(_split(current)[0]):
                 # A redirect into a collection we do not describe: the name is
                 # valid for ansible, we just have no details.
@@ -449,7 +449,8 @@ def _route(spec: Mapping[str, Any]) -> _Route:
     )
 
 
-def _tombstone(fqcn: str, route: _Route) -> ModuleInfo:
+def tombstone(fqcn: str, message: str | None, *, deprecated: bool = False) -> ModuleInfo:
+    """A module that is gone (a ``meta/runtime.yml`` tombstone): known, never runnable."""
     collection, short = _split(fqcn)
     return ModuleInfo(
         fqcn=fqcn,
@@ -462,8 +463,8 @@ def _tombstone(fqcn: str, route: _Route) -> ModuleInfo:
         kind=ModuleKind.MODULE,
         redirect=None,
         removed=True,
-        deprecated=route.deprecated,
-        message=route.message,
+        deprecated=deprecated,
+        message=message,
     )
 
 

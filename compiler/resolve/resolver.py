@@ -18,7 +18,7 @@ from playgraph.semantics import is_template
 
 from .. import codes
 from ..argspec import ArgSpec, argument_problems
-from ..catalog import BUILTIN, LEGACY, Catalog, ModuleInfo, ModuleKind
+from ..catalog import BUILTIN, LEGACY, Catalog, ModuleInfo, ModuleKind, tombstone
 from ..context import FileContext
 from ..diagnostics import Severity
 from ..spans import Span
@@ -292,7 +292,7 @@ class Resolver:
             return self._lookup(target, tuple(collections))
         if route is not None and route.removed:
             info = self.catalog.resolve(fqcn)
-            return _Found(True, info=info or _tombstone(fqcn, route.message), quiet=True)
+            return _Found(True, info=info or tombstone(fqcn, route.message), quiet=True)
         path_parts = short.split(".")
         module_folder = collection.folder("plugins", "modules", *path_parts[:-1])
         modules = module_names(self.probe, module_folder)
@@ -582,23 +582,6 @@ def _custom(fqcn: str, spec: ArgSpec | None, *, collection: str | None = None) -
         redirect=None,
         removed=False,
         spec=spec,
-    )
-
-
-def _tombstone(fqcn: str, message: str | None) -> ModuleInfo:
-    collection, short = fqcn.rsplit(".", 1)
-    return ModuleInfo(
-        fqcn=fqcn,
-        short=short,
-        collection=collection,
-        options=frozenset(),
-        required=frozenset(),
-        free_form=False,
-        supports_async=False,
-        kind=ModuleKind.MODULE,
-        redirect=None,
-        removed=True,
-        message=message,
     )
 
 
