@@ -37,6 +37,7 @@ from playgraph.semantics import builtin_name
 from . import config as _config
 from .connection.base import Connection, TargetUnreachable
 from .context import RunContext
+from .display import DUMP_DROPPED
 from .jobs import JobError
 from .results import Result, is_changed, is_failed, is_skipped, is_unreachable
 from .tracing import Event, EventKind
@@ -210,8 +211,6 @@ def status_play(pattern: str, jids: Sequence[str]) -> Play:
 
 # --------------------------------------------------------------------------- output
 
-_DROPPED = frozenset({"invocation", "diff", "exception", "warnings", "deprecations"})
-"""What ``CallbackBase._dump_results`` leaves out (below -vvv)."""
 _STATUS_KEYS = frozenset({"failed", "skipped"})
 """Stripped by ``TaskResult.as_callback_task_result``: the event type says it."""
 _DEBUG_KEPT = frozenset({"msg", "exception", "warnings", "deprecations"})
@@ -237,7 +236,7 @@ def _strip_internal(value: Any) -> Any:
 def _shown(result: Mapping[str, Any]) -> dict[str, Any]:
     shown = _strip_internal({k: v for k, v in result.items() if k not in _STATUS_KEYS})
     assert isinstance(shown, dict)
-    for key in _DROPPED:
+    for key in DUMP_DROPPED:
         shown.pop(key, None)
     return shown
 

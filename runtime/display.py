@@ -34,8 +34,18 @@ def _banner(title: str) -> str:
     return f"\n{title} " + "*" * max(3, _WIDTH - len(title) - 1)
 
 
-def _dump(result: Mapping[str, Any]) -> str:
-    shown = {k: v for k, v in result.items() if not k.startswith(("_playgraph", "_ansible"))}
+DUMP_DROPPED = frozenset({"invocation", "diff", "exception", "warnings", "deprecations"})
+"""What ``CallbackBase._dump_results`` leaves out below -vvv (warnings and the
+exception are shown on lines of their own)."""
+
+
+def _dump(result: Mapping[str, Any], verbosity: int = 0) -> str:
+    dropped = DUMP_DROPPED if verbosity < 3 else DUMP_DROPPED - {"invocation", "diff"}
+    shown = {
+        k: v
+        for k, v in result.items()
+        if not k.startswith(("_playgraph", "_ansible")) and k not in dropped
+    }
     if result.get("_ansible_verbose_always"):
         # Like ansible-core's default callback: debug shows its message, not the status keys.
         for key in ("changed", "failed", "skipped"):
@@ -200,15 +210,15 @@ class Display:
     ) -> None:
         suffix = f" => (item={item_label})" if item_label is not None else ""
         if is_unreachable(result):
-            self.write(f"fatal: [{host}]: UNREACHABLE! => {_dump(result)}")
+            self.write(f"fatal: [{host}]: UNREACHABLE! => {_dump(result, self.verbosity)}")
         elif is_failed(result):
             if summary:
                 self.write(f'fatal: [{host}]: FAILED! => {{"msg": "{result.get("msg", "")}"}}')
             else:
                 self.write(
-                    f"failed: [{host}]{suffix} => {_dump(result)}"
+                    f"failed: [{host}]{suffix} => {_dump(result, self.verbosity)}"
                     if item_label
-                    else f"fatal: [{host}]: FAILED! => {_dump(result)}"
+                    else f"fatal: [{host}]: FAILED! => {_dump(result, self.verbosity)}"
                 )
         elif is_skipped(result):
             if not summary or not result.get("results"):
@@ -218,7 +228,7 @@ class Display:
                 return
             status = "changed" if is_changed(result) else "ok"
             verbose = result.get("_ansible_verbose_always") or self.verbosity > 0
-            self.write(f"{status}: [{host}]{suffix}" + (f" => {_dump(result)}" if verbose else ""))
+            self.write(f"{status}: [{host}]{suffix}" + (f" => {_dump(result, self.verbosity)}" if verbose else ""))
 
     def _on_run_finished(self, event: Event) -> None:
         if self.stats is None or self.problems_only:
