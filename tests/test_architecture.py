@@ -183,3 +183,20 @@ def test_nothing_points_outside_the_repository() -> None:
         if pattern.search(line)
     ]
     assert not hits, "references to files outside the repository:\n" + "\n".join(hits)
+
+
+def test_every_package_is_installed() -> None:
+    """pyproject lists packages by name: a new folder missing there works in an editable
+    install and vanishes from a wheel."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    folders = {f"playgraph.{name}": name for name in ("grammar", "compiler", "runtime")}
+    found = {"playgraph", "playgraph.cli"}
+    for package, folder in folders.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT / folder).parts
+            if "__pycache__" not in parts:
+                found.add(".".join((package, *parts)))
+    assert found - listed == set()
