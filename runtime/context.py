@@ -73,23 +73,29 @@ class RunOptions:
 
 
 class HostState:
-    """One host across the whole run: facts and registered results persist between plays."""
+    """One host across the whole run: facts and registered results persist between plays.
+
+    Setting `failed`, `unreachable` or `ended` calls `on_change` (the run's hook that
+    drops its cached play views: which hosts are still in the play and batch).
+    """
 
     __slots__ = (
-        "ended",
+        "_ended",
+        "_failed",
+        "_unreachable",
         "facts",
-        "failed",
         "gathered",
         "included_vars",
         "includes",
         "name",
         "notified",
+        "on_change",
         "registered",
-        "unreachable",
     )
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, on_change: Callable[[], None] | None = None) -> None:
         self.name = name
+        self.on_change = on_change
         # Run-time data: whatever is stored in these is never rendered as a template.
         self.facts: dict[str, Any] = DataDict()
         """Variables from set_fact, gathering (``ansible_*``) and ``ansible_failed_*``."""
@@ -98,18 +104,63 @@ class HostState:
         self.registered: dict[str, Any] = DataDict()
         self.included_vars: dict[str, Any] = {}
         """From include_vars: above task vars, below set_fact and register (Ansible's 18)."""
-        self.failed = False
-        self.unreachable = False
-        self.ended = False
-        """``meta: end_host`` or ``end_play``: no more tasks this play."""
+        self._failed = False
+        self._unreachable = False
+        self._ended = False
         self.notified: dict[str, None] = {}
         """Handler names and ``listen`` topics notified since the last flush (ordered)."""
         self.includes = 0
         """Includes this host has run, to give each one's tasks ids of their own."""
 
+    def _set(self, slot: str, value: bool) -> None:
+        if getattr(self, slot) != value:
+            setattr(self, slot, value)
+            if self.on_change is not None:
+                self.on_change()
+
+    @property
+    def failed(self) -> bool:
+        return self._failed
+
+    @failed.setter
+    def failed(self, value: bool) -> None:
+        self._set("_failed", value)
+
+    @property
+    def unreachable(self) -> bool:
+        return self._unreachable
+
+    @unreachable.setter
+    def unreachable(self, value: bool) -> None:
+        self._set("_unreachable", value)
+
+    @property
+    def ended(self) -> bool:
+        """``meta: end_host`` or ``end_play``: no more tasks this play."""
+        return self._ended
+
+    @ended.setter
+    def ended(self, value: bool) -> None:
+        self._set("_ended", value)
+
     @property
     def active(self) -> bool:
-        return not (self.failed or self.unreachable or self.ended)
+        return not (self._failed or self._unreachable or self._ended)
+
+
+@dataclass(frozen=True, slots=True)
+class _PlayViews:
+    """The play's host lists as the magic variables show them, computed once per change.
+
+    Every host's variables share these lists (as ansible-core shares its ``groups``):
+    templates cannot change them (the Jinja sandbox is immutable) and the variable
+    stores copy what they keep, so building a host's variables stays O(1) in hosts.
+    """
+
+    batch: list[str]
+    batch_copy: list[str]
+    hosts: list[str]
+    hosts_all: list[str]
 
 
 class HostVars(Mapping[str, Any]):
@@ -159,8 +210,13 @@ class RunContext:
         self.node_index: dict[str, Node] = dict(node_index or {})
         self._task_names: dict[str, str] = {}
         self.play: Play | None = None
-        self.play_hosts: list[str] = []
-        self.batch: list[str] = []
+        self._play_hosts: list[str] = []
+        self._batch: list[str] = []
+        self._views: _PlayViews | None = None
+        self._playbook_dir = os.path.abspath(options.playbook_dir)
+        self.config = _config.current()
+        """The configuration (ansible.cfg, ``ANSIBLE_*``), read once per run: reading
+        it scans the environment, too slow to repeat for every host and task."""
         self.vars_files: dict[str, Any] = {}
         self._connect = connect
         self._connections: dict[tuple[str, Any], Connection] = {}
@@ -169,9 +225,47 @@ class RunContext:
     # ------------------------------------------------------------------ hosts
 
     def state(self, host: str) -> HostState:
-        if host not in self.states:
-            self.states[host] = HostState(host)
-        return self.states[host]
+        state = self.states.get(host)
+        if state is None:
+            state = self.states[host] = HostState(host, self._drop_views)
+        return state
+
+    @property
+    def play_hosts(self) -> list[str]:
+        """The play's hosts (those not failed or unreachable in an earlier play)."""
+        return self._play_hosts
+
+    @play_hosts.setter
+    def play_hosts(self, hosts: list[str]) -> None:
+        self._play_hosts = hosts
+        self._views = None
+
+    @property
+    def batch(self) -> list[str]:
+        """The hosts of the batch (``serial``) running now."""
+        return self._batch
+
+    @batch.setter
+    def batch(self, hosts: list[str]) -> None:
+        self._batch = hosts
+        self._views = None
+
+    def _drop_views(self) -> None:
+        self._views = None
+
+    def _play_views(self) -> _PlayViews:
+        views = self._views
+        if views is None:
+            states = self.states
+            # A host never seen has no state yet: it is active.
+            batch = [h for h in self._batch if h not in states or states[h].active]
+            views = self._views = _PlayViews(
+                batch=batch,
+                batch_copy=list(batch),
+                hosts=[h for h in self._play_hosts if h not in states or states[h].active],
+                hosts_all=list(self._play_hosts),
+            )
+        return views
 
     def _pattern_hosts(self, patterns: list[str]) -> list[str]:
         return self.inventory.select(patterns)
@@ -187,19 +281,21 @@ class RunContext:
     # ------------------------------------------------------------------ variables
 
     def magic(self, host: str) -> dict[str, Any]:
+        """The magic variables of ``host``: O(1) in the number of hosts, as the lists
+        are computed once per play, batch or host status change (see `_PlayViews`)."""
         play = self.play
         # As ansible-core: failed and unreachable hosts leave the batch too.
-        batch = [h for h in self.batch if self.state(h).active]
+        views = self._play_views()
         return {
             **self.inventory.magic_vars(host),
-            "groups": self.inventory.groups_mapping(),
+            "groups": self.inventory.groups_view(),
             "hostvars": self.hostvars,
-            "play_hosts": batch,
-            "ansible_play_batch": list(batch),
-            "ansible_play_hosts": [h for h in self.play_hosts if self.state(h).active],
-            "ansible_play_hosts_all": list(self.play_hosts),
+            "play_hosts": views.batch,
+            "ansible_play_batch": views.batch_copy,
+            "ansible_play_hosts": views.hosts,
+            "ansible_play_hosts_all": views.hosts_all,
             "ansible_play_name": play.name if play is not None else None,
-            "playbook_dir": os.path.abspath(self.options.playbook_dir),
+            "playbook_dir": self._playbook_dir,
             "ansible_check_mode": self.options.check_mode,
             "ansible_diff_mode": self.options.diff,
             "omit": OMIT,
@@ -277,7 +373,7 @@ class RunContext:
             task=_keywords(node) if node is not None else None,
             play=_play_keywords(play) if play is not None else None,
             cli=self.options.command_line(),
-            config=_config.current(),
+            config=self.config,
             render=render,
             evaluate=evaluate,
         )

@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,11 +30,14 @@ from playgraph.compiler.spans import Span
 
 from playgraph.semantics import builtin_name
 
-from . import actions
+from . import actions, facts, interpreters
 from . import config as _config
+from .ansible_modules import available as ansible_available
+from .ansible_modules import generic_module
 from .connection.base import Connection, TargetUnreachable
 from .context import RunContext
-from .jobs import RUN_ID, JobError, new_jid
+from .controller_modules import controller_module
+from .jobs import RUN_ID, JobError, SupervisorTimeout, new_jid, running_record, status_record
 from .jobspec import Become
 from .modules import ModuleFailure, TaskContext, get_module, module_names
 from .results import Result, is_failed, is_skipped, loop_aggregate, normalize, skipped
@@ -40,6 +45,12 @@ from .templating import OMIT, TemplateError, mark_unsafe
 from .tracing import EventKind
 
 _TIMEOUT_MESSAGE = "async task did not complete within the requested time - {limit}s"
+_WAIT_ANSWER_MARGIN = 0.25
+"""Seconds a join's between-attempt wait may take past its delay for the answer to
+arrive; past that the next attempt reads the job's status itself."""
+MIN_RETRY_INTERVAL = 0.1
+"""Seconds a retry of a task that runs on a target (a module, a join) waits at least,
+``delay: 0`` included: about what one attempt costs ansible-core."""
 _UNKNOWN_ERROR = "Task failed: Action failed: Unknown error."
 
 
@@ -108,6 +119,9 @@ class Executor:
 
     def __init__(self, run: RunContext) -> None:
         self.run = run
+        # A join's job record the supervisor answered the wait between attempts
+        # with (node id, host, jid): the next attempt needs no request of its own.
+        self._pushed: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ entry point
 
@@ -132,6 +146,7 @@ class Executor:
             result = _failure(f"async job: {error}", node.span)
         if node.register and not result.get("unreachable"):
             state.registered[node.register] = mark_unsafe(_registered(result))
+        facts.store_result(run, host, node.action, result)
         if is_failed(result) and self._ignore_errors(node, host):
             result["_playgraph_ignored"] = True
         if self._no_log(node, host):
@@ -196,20 +211,29 @@ class Executor:
         pause = (
             _coerce_float(run.templar.render(loop.pause, variables), "pause") if loop.pause else 0.0
         )
+        # ansible-core templates the loop's variable names (``loop_var: "{{ name }}"``).
+        loop_var = str(run.templar.render(loop.loop_var, variables))
+        index_var = str(run.templar.render(loop.index_var, variables)) if loop.index_var else None
         for index, item in enumerate(items):
-            extra: dict[str, Any] = {loop.loop_var: item, "ansible_loop_var": loop.loop_var}
-            if loop.index_var:
-                extra[loop.index_var] = index
-                extra["ansible_index_var"] = loop.index_var
+            extra: dict[str, Any] = {loop_var: item, "ansible_loop_var": loop_var}
+            if index_var:
+                extra[index_var] = index
+                extra["ansible_index_var"] = index_var
             if loop.extended:
                 extra["ansible_loop"] = _loop_info(items, index)
             item_vars = variables.child(extra, data=False)  # rendered items keep their trust
-            result = await self._run_item(node, host, item_vars)
-            result[loop.loop_var] = item
-            result["ansible_loop_var"] = loop.loop_var
-            if loop.index_var:
-                result[loop.index_var] = index
-                result["ansible_index_var"] = loop.index_var
+            try:
+                result = await self._run_item(node, host, item_vars)
+            except TemplateError as error:
+                # As ansible-core: an item whose arguments or conditions cannot be
+                # rendered fails alone (e.g. a join of an item whose launch was
+                # skipped: it has no job id); the loop goes on.
+                result = _failure(str(error))
+            result[loop_var] = item
+            result["ansible_loop_var"] = loop_var
+            if index_var:
+                result[index_var] = index
+                result["ansible_index_var"] = index_var
             if loop.label is not None:
                 with contextlib.suppress(TemplateError):
                     result["_ansible_item_label"] = run.templar.render(loop.label, item_vars)
@@ -251,25 +275,40 @@ class Executor:
                 total = 4
             delay = _coerce_float(templar.render(retry.delay, variables), "delay")
             delay = 1.0 if delay < 0 else delay
+            if not _on_controller(node):
+                # Each of ansible-core's attempts on a target costs it ~0.1 s or more,
+                # so `retries: 500, delay: 0` waits a while there; instant attempts
+                # would run out long before a short job ends (specs/scheduling.md).
+                delay = max(delay, MIN_RETRY_INTERVAL)
         result: Result = {}
         for attempt in range(1, total + 1):
             try:
                 result = await self._attempt(node, host, variables)
             except _Final as final:
                 return final.result
+            except SupervisorTimeout:
+                # A join asks a supervisor that is busy (or stopped) and has attempts
+                # left: its job is not known to be finished yet; ask again next time.
+                unanswered = self._unanswered(node, attempt, total, host, variables)
+                if unanswered is None:
+                    raise
+                result = unanswered
             if result.get("unreachable"):
                 return result
             normalize(result)
             if total > 1:
                 result["attempts"] = attempt
             attempt_vars = variables.child({node.register: result}) if node.register else variables
-            self._apply_conditions(node, result, attempt_vars)
-            if total == 1:
-                return result
-            if retry is not None and retry.until:
-                done = templar.evaluate_all(retry.until, attempt_vars)
+            if result.pop("_playgraph_unanswered", False):
+                done = False
             else:
-                done = not is_failed(result)
+                self._apply_conditions(node, result, attempt_vars)
+                if total == 1:
+                    return result
+                if retry is not None and retry.until:
+                    done = templar.evaluate_all(retry.until, attempt_vars)
+                else:
+                    done = not is_failed(result)
             if done:
                 return result
             if attempt < total:
@@ -289,6 +328,26 @@ class Executor:
         result["attempts"] = total - 1
         result["failed"] = True
         return result
+
+    def _unanswered(
+        self, node: Node, attempt: int, total: int, host: str, variables: Any
+    ) -> Result | None:
+        """A still-running record for a join attempt whose status request went
+        unanswered, when attempts are left (None: the error stands)."""
+        if attempt >= total or not (
+            isinstance(node, Join) or node.action.rsplit(".", 1)[-1] == "async_status"
+        ):
+            return None
+        args = self.run.templar.render(dict(node.args), variables)
+        jid = str(args.get("jid", "")) if isinstance(args, Mapping) else ""
+        if not jid or (isinstance(args, Mapping) and args.get("mode", "status") != "status"):
+            return None
+        _, async_dir, _ = self._join_target(node, host, variables)
+        record = status_record(
+            jid, {"started": True, "finished": False}, os.path.join(async_dir, jid)
+        )
+        record["_playgraph_unanswered"] = True
+        return record
 
     def _apply_conditions(self, node: Node, result: Result, variables: Any) -> None:
         templar = self.run.templar
@@ -321,9 +380,20 @@ class Executor:
             conn, async_dir, become = self._join_target(
                 node, host, self.run.templar.lazy(self.run.host_layers(host, node))
             )
-            with contextlib.suppress(TargetUnreachable, JobError):
-                await conn.wait_jobs([jid], timeout=delay, async_dir=async_dir, become=become)
+            loop = asyncio.get_running_loop()
+            until = loop.time() + delay
+            # The wait is only an early wake-up: bounded by the delay, whatever the
+            # supervisor's state, and its answer spares the next attempt a request.
+            with contextlib.suppress(TargetUnreachable, JobError, TimeoutError):
+                records = await asyncio.wait_for(
+                    conn.wait_jobs([jid], timeout=delay, async_dir=async_dir, become=become),
+                    delay + _WAIT_ANSWER_MARGIN,
+                )
+                # As fresh as a request made now would be: the next attempt uses it.
+                self._pushed[(node.id, host, jid)] = records[jid]
                 return
+            await asyncio.sleep(max(0.0, until - loop.time()))
+            return
         await asyncio.sleep(delay)
 
     # ------------------------------------------------------------------ one attempt
@@ -359,7 +429,11 @@ class Executor:
             return await action(
                 actions.ActionCall(run=run, node=node, host=host, args=args, variables=variables)
             )
-        module = get_module(node.action)
+        # Native modules first; anything else through ansible-core's machinery.
+        native = get_module(node.action)
+        if native is not None and getattr(native, "fallback_only", False) and ansible_available():
+            native = None  # ansible-core's own module gives its exact result
+        module = native or controller_module(node.action) or generic_module(node.action)
         if module is None:
             raise _Final(_failure(_unrunnable(node.action), node.span))
         delegate = self._delegate(node, variables) or host
@@ -376,7 +450,7 @@ class Executor:
             action=node.action,
             args=args,
             conn=conn,
-            python=str(delegate_vars.get("ansible_python_interpreter") or "/usr/bin/python3"),
+            python=await interpreters.python(run, delegate, delegate_vars, conn),
             become=settings.become,
             check_mode=self._check_mode(node, variables),
             diff=bool(node.diff) if node.diff is not None else run.options.diff,
@@ -385,6 +459,9 @@ class Executor:
             variables=variables,
             render=run.templar.render,
             async_dir=self._async_dir(variables),
+            no_log=self._no_log(node, host),
+            verbosity=run.options.verbosity,
+            role_dir=_role_dir(node),
         )
         try:
             # ansible-core 2.17+ runs async tasks in check mode as jobs too (the module
@@ -402,12 +479,17 @@ class Executor:
                             "msg": f"This action ({short}) does not support async.",
                         }
                     )
+                prepare = getattr(module, "prepare", None)
+                if prepare is not None:  # I/O a job needs first (JobSpecs are built without)
+                    async with run.forks:
+                        await conn.connect()
+                        await prepare(ctx)
                 return await self._launch(node, host, module, ctx, async_limit, poll)
             async with run.forks:
                 await conn.connect()
-                return await module.run(ctx)
+                return _module_result(await module.run(ctx))
         except ModuleFailure as failure:
-            return dict(failure.result)
+            return _module_result(dict(failure.result))
 
     def _async_values(self, node: Node, variables: Any) -> tuple[int, int]:
         """``async`` and ``poll`` for this host: templated values are decided here, per host."""
@@ -449,7 +531,7 @@ class Executor:
         return environment
 
     def _async_dir(self, variables: Any) -> str:
-        return _config.async_dir(variables, _config.current())
+        return _config.async_dir(variables, self.run.config)
 
     # ------------------------------------------------------------------ jobs
 
@@ -468,7 +550,12 @@ class Executor:
         # Launching holds a fork; waiting does not (the deliberate "smart poll").
         async with run.forks:
             await ctx.conn.connect()
-            launch = await ctx.conn.start_job(spec)
+            try:
+                launch = await ctx.conn.start_job(spec)
+            except JobError as error:
+                # ansible-core forces ``changed`` on every async launch response, also one
+                # that failed (the wrapper could not create its dir...), polled or not.
+                return {"failed": True, "changed": True, "msg": f"async job: {error}"}
         run.emit(EventKind.LAUNCHED, node.id, host, jid=jid, limit=limit, poll=poll)
         if poll <= 0:
             return dict(launch)
@@ -491,6 +578,7 @@ class Executor:
         # little longer for that record before giving up on the target itself.
         deadline = loop.time() + limit + run.options.grace
         status: Result = {}
+        running: Result | None = None
         while True:
             timeout = max(0.0, min(float(poll), deadline - loop.time()))
             try:
@@ -505,6 +593,7 @@ class Executor:
                 continue
             if status.get("finished"):
                 break
+            running = status
             run.emit(EventKind.NODE_POLLED, node.id, host, jid=jid, status=dict(status))
             if loop.time() >= deadline:
                 with contextlib.suppress(TargetUnreachable, JobError):
@@ -515,13 +604,21 @@ class Executor:
                     "msg": _TIMEOUT_MESSAGE.format(limit=limit),
                     "async_result": status,
                 }
-        if status.get("msg") == "Timeout exceeded" and "child_pid" in status:
+        if (
+            status.get("msg") == "Timeout exceeded"
+            and "child_pid" in status
+            and not _last_poll_reads_timeout_record(limit, poll)
+        ):
+            # ansible-core gives up before its watchdog's record is there, with the
+            # job's last status: still running.
             return {
                 "failed": True,
                 "changed": False,
                 "msg": _TIMEOUT_MESSAGE.format(limit=limit),
-                "async_result": status,
+                "async_result": running if running is not None else _still_running(status),
             }
+        # Otherwise ansible-core's last poll reads the job's own timeout record and
+        # returns it like any finished job's.
         # ansible-core 2.11+ removes the job file of a job it polled to the end.
         with contextlib.suppress(TargetUnreachable, JobError):
             await conn.cleanup_job(jid, async_dir=async_dir, become=become)
@@ -555,18 +652,13 @@ class Executor:
         return None
 
     def _launch_skipped(self, node: Join, host: str, variables: Any) -> Result | None:
-        """A join whose launch was skipped on this host is skipped too (it has no job)."""
+        """A join whose launch was skipped on this host is skipped too (it has no job).
+
+        Not per loop item: a looped join's item whose launch item was skipped fails
+        on its missing job id as in ansible-core, so the task's failed or ignored
+        count stays ansible-core's (``playgraph check`` warns of such a join)."""
         launch = self._launch_node(node)
-        if launch is None or launch.register is None:
-            return None
-        if node.loop is not None:
-            item = variables.get(node.loop.loop_var) if isinstance(variables, Mapping) else None
-            if isinstance(item, Mapping) and item.get("skipped"):
-                return {
-                    "changed": False,
-                    "skipped": True,
-                    "skip_reason": "its job's launch was skipped",
-                }
+        if launch is None or launch.register is None or node.loop is not None:
             return None
         registered = self.run.state(host).registered.get(launch.register)
         if (
@@ -601,7 +693,11 @@ class Executor:
             )
         conn, async_dir, become = self._join_target(node, host, variables)
         await conn.connect()
-        status = (await conn.job_status([jid], async_dir=async_dir, become=become))[jid]
+        pushed = self._pushed.pop((node.id, host, jid), None)
+        if pushed is not None:
+            status = pushed
+        else:
+            status = (await conn.job_status([jid], async_dir=async_dir, become=become))[jid]
         if mode == "cleanup":
             if status.get("msg") == "could not find job":
                 return dict(status)
@@ -620,6 +716,45 @@ class Executor:
         if not status.get("finished"):
             self.run.emit(EventKind.NODE_POLLED, node.id, host, jid=jid, status=dict(status))
         return dict(status)
+
+
+TRACEBACK_UNAVAILABLE = "(traceback unavailable)"
+
+
+def _module_result(result: Result) -> Result:
+    """A module's result as ansible-core's action layer leaves it: a failure always
+    carries ``exception``, shown as ``(traceback unavailable)`` unless tracebacks were
+    captured (``normalize_result_exception`` in 2.19)."""
+    if result.get("failed") and not result.get("exception"):
+        result["exception"] = TRACEBACK_UNAVAILABLE
+    return result
+
+
+def _on_controller(node: Node) -> bool:
+    """Whether ``node`` is a controller-side action (debug, set_fact, assert...): its
+    attempts cost ansible-core next to nothing too."""
+    if isinstance(node, Join):
+        return False
+    builtin = builtin_name(node.action)
+    return builtin is not None and builtin in actions.CONTROLLER_ACTIONS
+
+
+def _last_poll_reads_timeout_record(limit: int, poll: int) -> bool:
+    """Whether ansible-core's last poll of a job that outlives its limit comes after its
+    watchdog wrote the job's timeout record.
+
+    The controller polls ⌈limit/poll⌉ times, ``poll`` seconds apart; the watchdog kills
+    the job at ``limit`` seconds when ``limit`` ≤ 5, else at 5·⌈limit/5⌉.  When the last
+    poll comes later (``async: 1, poll: 3``: one poll, at 3 s), ansible-core returns the
+    record; else it fails with "did not complete".  playgraph's limit is exact, so it
+    decides by that schedule, not by the clock."""
+    killed_at = limit if limit <= 5 else 5 * math.ceil(limit / 5)
+    return math.ceil(limit / poll) * poll > killed_at
+
+
+def _still_running(record: Result) -> Result:
+    """The status of a running job (as a poll before its end read it)."""
+    return running_record(record.get("ansible_job_id"), record.get("results_file"))
 
 
 def _registered(result: Result) -> Result:
@@ -642,6 +777,14 @@ def _loop_info(items: list[Any], index: int) -> dict[str, Any]:
     }
 
 
+def _role_dir(node: Node) -> str | None:
+    """The role a task comes from (``<role>/tasks/*.yml``, ``<role>/handlers/*.yml``)."""
+    folder = os.path.dirname(os.path.abspath(node.span.file))
+    if os.path.basename(folder) in ("tasks", "handlers"):
+        return os.path.dirname(folder)
+    return None
+
+
 def _unrunnable(action: str) -> str:
     """Why ``action`` cannot run: unknown to Ansible, or known but not implemented here."""
     from playgraph.compiler.catalog import default_catalog  # only on this failure path
@@ -650,7 +793,8 @@ def _unrunnable(action: str) -> str:
         return f"couldn't resolve module/action '{action}'"
     return (
         f"the module '{action}' is valid Ansible but playgraph's runtime does not implement it; "
-        f"it runs {', '.join(module_names())}"
+        f"it runs {', '.join(module_names())} natively, and any other module through"
+        " ansible-core, which is not installed: pip install 'playgraph[ansible]'"
     )
 
 

@@ -626,7 +626,8 @@ class _Derived:
     """
 
     __slots__ = (
-        "ancestors", "depth", "group_hosts", "group_order", "groups", "host_groups", "hosts",
+        "ancestors", "depth", "group_hosts", "group_order", "groups", "groups_dict",
+        "host_groups", "hosts",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -637,6 +638,7 @@ class _Derived:
         self.host_groups: dict[str, list[str]] = {}
         self.hosts: Mapping[str, Host] | None = None
         self.groups: Mapping[str, Group] | None = None
+        self.groups_dict: dict[str, list[str]] | None = None
 
 
 class Inventory:
@@ -742,6 +744,15 @@ class Inventory:
     def groups_mapping(self) -> dict[str, list[str]]:
         """Ansible's ``groups`` magic variable: every group's hosts, subgroups included."""
         return {name: list(self._hosts_of(name)) for name in self._groups}
+
+    def groups_view(self) -> dict[str, list[str]]:
+        """`groups_mapping`, computed once per inventory change and shared (as
+        ansible-core shares its groups dict): every host's ``groups`` variable is this
+        one object, which callers must not change."""
+        view = self._view()
+        if view.groups_dict is None:
+            view.groups_dict = self.groups_mapping()
+        return view.groups_dict
 
     # -- patterns --------------------------------------------------------------------------
 

@@ -95,6 +95,12 @@ class SupervisorTimeout(JobError):
     """The supervisor did not answer within its deadline (stopped or stuck)."""
 
 
+BUSY_CAP = 60.0
+"""Seconds past a request's own deadline it may wait while its supervisor keeps
+answering other requests: under load a busy supervisor's queue is slow, not
+stuck, and a start given up on while still queued would run unseen."""
+
+
 class UntrustedSupervisor(JobError):
     """The async dir, private dir or socket is not this user's alone."""
 
@@ -138,6 +144,23 @@ def _lines(value: Any) -> list[str]:
     return value.splitlines() if isinstance(value, str) and value else []
 
 
+def running_record(jid: str | None, results_file: str | None) -> dict[str, Any]:
+    """What async_status says of a job that has not ended (ansible-core's skeleton)."""
+    record: dict[str, Any] = {
+        "started": True,
+        "finished": False,
+        "stdout": "",
+        "stderr": "",
+        "stdout_lines": [],
+        "stderr_lines": [],
+    }
+    if jid is not None:
+        record["ansible_job_id"] = jid
+    if results_file is not None:
+        record["results_file"] = results_file
+    return record
+
+
 def status_record(
     jid: str, raw: Mapping[str, Any] | str | bytes | None, results_file: str
 ) -> dict[str, Any]:
@@ -152,16 +175,7 @@ def status_record(
     ``started``/``finished`` are booleans, as ansible-core 2.19 returns them (so
     ``until: job.finished`` is a boolean conditional); 0/1 in old job files are read too.
     """
-    skeleton: dict[str, Any] = {
-        "started": True,
-        "finished": False,
-        "stdout": "",
-        "stderr": "",
-        "stdout_lines": [],
-        "stderr_lines": [],
-        "ansible_job_id": jid,
-        "results_file": results_file,
-    }
+    skeleton = running_record(jid, results_file)
     data: dict[str, Any] | None
     if raw is None:
         data = {
@@ -225,6 +239,30 @@ def spec_to_wire(spec: JobSpec) -> dict[str, Any]:
     }
 
 
+def read_job_file(async_dir: str, jid: str) -> Any:
+    """A job's status file read here, parsed as the supervisor's ``status`` sends it:
+    the record, its text when damaged, None when absent.
+
+    The file is the truth (ansible-core's own async_status reads it); the
+    supervisor only serves it faster.  ``async_dir`` must be this user's alone.
+    """
+    try:
+        _target.check_jid(jid)
+    except _target.RequestError as exc:
+        raise JobError(str(exc)) from None
+    root = _target.expand_dir(async_dir)
+    _check_dirs(root)
+    try:
+        fd = os.open(os.path.join(root, jid), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise JobError(f"cannot read the status file of {jid} in {root}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        raw = f.read()
+    return json.loads(raw) if _target.damage_of(raw) is None else _target.decode(raw)
+
+
 # --------------------------------------------------------------------------- client
 
 
@@ -278,6 +316,8 @@ class SupervisorClient:
         self._write_lock = asyncio.Lock()
         self._closed = False
         self._lost: str | None = None
+        # When the supervisor last answered anything: tells busy from stuck.
+        self._last_heard = asyncio.get_running_loop().time()
         self._reader_task = asyncio.get_running_loop().create_task(self._read_loop())
 
     @property
@@ -299,6 +339,7 @@ class SupervisorClient:
                 line = await self._reader.readline()
                 if not line:
                     break
+                self._last_heard = asyncio.get_running_loop().time()
                 try:
                     msg = json.loads(line)
                 except ValueError:
@@ -325,6 +366,7 @@ class SupervisorClient:
             for fut in pending.values():
                 if not fut.done():
                     fut.set_exception(SupervisorLost(self._lost))
+                    fut.exception()  # its caller may be gone (timed out): not "never retrieved"
 
     def _abandon(self, reason: str) -> None:
         """Give up on a supervisor that missed a deadline: every request still
@@ -335,6 +377,7 @@ class SupervisorClient:
         for fut in pending.values():
             if not fut.done():
                 fut.set_exception(SupervisorTimeout(reason))
+                fut.exception()  # its caller may be gone (timed out): not "never retrieved"
         self._reader_task.cancel()
 
     async def request(self, op: str, *, seconds: float = 0.0, **fields: Any) -> Any:
@@ -342,7 +385,9 @@ class SupervisorClient:
 
         ``seconds`` is how long the request itself may take (a ``wait``'s
         timeout); the supervisor gets `request_grace` more, then
-        `SupervisorTimeout`.
+        `SupervisorTimeout`.  A supervisor that answered other requests within
+        the last grace is busy, not stuck: the request waits on, up to `BUSY_CAP`
+        more, and only a silent one is abandoned.
         """
         if self._closed:
             raise SupervisorLost("the client was closed")
@@ -360,18 +405,35 @@ class SupervisorClient:
                 await self._writer.drain()
             return await fut
 
+        loop = asyncio.get_running_loop()
+        begun = loop.time()
+        task = loop.create_task(exchange())
         try:
-            return await asyncio.wait_for(exchange(), limit)
-        except TimeoutError:
+            wait = limit
+            while True:
+                done, _ = await asyncio.wait([task], timeout=wait)
+                if done:
+                    return task.result()
+                now = loop.time()
+                quiet = now - self._last_heard
+                if quiet >= self.grace or now - begun >= limit + BUSY_CAP:
+                    break
+                wait = min(self.grace - quiet, begun + limit + BUSY_CAP - now) + 0.01
+            task.cancel()
+            await asyncio.wait([task])
+            took = loop.time() - begun
             reason = (
-                f"{self.describe()} did not answer {op!r} within {limit:.0f} s:"
+                f"{self.describe()} did not answer {op!r} within {took:.0f} s:"
                 " it is stopped or stuck"
             )
-            self._abandon(reason)
-            raise SupervisorTimeout(reason) from None
+            if quiet >= self.grace:
+                self._abandon(reason)
+            raise SupervisorTimeout(reason)
         except (ConnectionError, BrokenPipeError) as exc:
             raise SupervisorLost(f"lost the supervisor connection: {exc}") from exc
         finally:
+            if not task.done():
+                task.cancel()  # our caller gave up (cancelled): so does the exchange
             self._pending.pop(rid, None)
 
     async def hello(self) -> dict[str, Any]:

@@ -243,6 +243,7 @@ class Scheduler:
         )
         hosts = [h for h in selected if not (run.state(h).failed or run.state(h).unreachable)]
         run.play_hosts = hosts
+        playing = set(hosts)
         if not selected:
             self._start_play(play, hosts)
             self._end_play(play)
@@ -252,7 +253,7 @@ class Scheduler:
         # per batch: its callbacks get a play start per batch, so the json document has
         # one play entry per batch.
         for whole in self._batches(play, selected):
-            batch = [h for h in whole if h in hosts]
+            batch = [h for h in whole if h in playing]
             self._start_play(play, batch)
             run.batch = batch
             for host in batch:
@@ -283,10 +284,12 @@ class Scheduler:
         import yaml
 
         merged: dict[str, Any] = {}
-        for name in play.vars_files:
-            path = (
-                name if os.path.isabs(name) else os.path.join(self.run.options.playbook_dir, name)
-            )
+        base = self.run.options.playbook_dir
+        for item in play.vars_files:
+            names = (item,) if isinstance(item, str) else item
+            paths = [name if os.path.isabs(name) else os.path.join(base, name) for name in names]
+            # A list item is alternatives: the first that exists (ansible-core's rule).
+            path = next((p for p in paths if os.path.isfile(p)), paths[0] if paths else "")
             try:
                 with open(path, encoding="utf-8") as handle:
                     from .filters import load_vars_yaml
@@ -484,7 +487,8 @@ class Scheduler:
             values = await _together(*(bounded(h) for h in ready))
         else:
             values = await _together(*(self.executor.run_node(node, h) for h in ready))
-        results = {host: dict(zip(ready, values, strict=True))[host] for host in hosts}
+        by_host = dict(zip(ready, values, strict=True))
+        results = {host: by_host[host] for host in hosts}
         for host, result in results.items():
             self._after(play, node, host, result)
         return results
@@ -639,6 +643,9 @@ class Scheduler:
         if not handlers:
             return
         run.emit(EventKind.HANDLERS_FLUSHING, handlers=[h.id for h in handlers])
+        # A host whose handler failed runs no further handler, even with force_handlers
+        # (which only lets a host that failed in a task run its handlers), as ansible-core.
+        handler_failed: set[str] = set()
         for handler in handlers:
             names = {handler.name, *handler.listen} - {None}
             hosts = [
@@ -646,11 +653,18 @@ class Scheduler:
                 for h in batch
                 if (run.state(h).active or play.force_handlers is True)
                 and not run.state(h).unreachable
+                and h not in handler_failed
                 and any(name in run.state(h).notified for name in names)
             ]
             if hosts:
                 run.document.again(handler.id)
-                await self._run_on(play, handler, hosts)
+                results = await self._run_on(play, handler, hosts)
+                for host, result in results.items():
+                    # A failed handler fails its host as a failed task does: nothing
+                    # more of the play runs there, and the run exits 2.
+                    if result.get("_playgraph_failed"):
+                        run.state(host).failed = True
+                        handler_failed.add(host)
         for host in batch:
             run.state(host).notified.clear()
 

@@ -19,6 +19,7 @@ import signal
 import stat
 import tempfile
 import time
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,9 +33,12 @@ from ..jobs import (
     cached_client,
     launch_record,
     local_supervisor,
+    read_job_file,
+    status_record,
     supervisor_argv,
 )
 from ..jobspec import Become, JobSpec
+from ..target.supervisor import expand_dir
 from . import posix
 from .base import CommandResult
 from .supervised import SupervisedJobs
@@ -306,6 +310,26 @@ class LocalConnection(posix.PosixCommands, SupervisedJobs):
             await asyncio.wait([pump], timeout=posix.DRAIN_AFTER_KILL)
 
         return SupervisorClient(proc.stdout, proc.stdin, hello=hello, on_close=on_close)
+
+    async def job_status(
+        self,
+        jids: Sequence[str],
+        *,
+        async_dir: str = "~/.ansible_async",
+        become: Become | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """``async_status``-shaped records; as this user, read from the job files themselves.
+
+        The file is the truth and reading it here costs less than asking: a busy
+        or stopped supervisor then never delays (or fails) a join.
+        """
+        if become is not None:
+            return await super().job_status(jids, async_dir=async_dir, become=become)
+        root = expand_dir(async_dir)
+        return {
+            jid: status_record(jid, read_job_file(root, jid), os.path.join(root, jid))
+            for jid in jids
+        }
 
     async def start_job(self, spec: JobSpec) -> dict[str, Any]:
         """Start a job through the supervisor; Ansible's launch record once it is on disk."""

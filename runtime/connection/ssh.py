@@ -32,7 +32,7 @@ import contextlib
 import json
 import shlex
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncssh
@@ -45,7 +45,6 @@ from .base import TargetUnreachable
 from .remote_scripts import boot_argv, remote_line
 from .ssh_options import SSHOptions, parse_options
 from .ssh_pool import ChannelWriter, Endpoint, Session, endpoint_for, forget, lost
-from .status_batch import batched_status
 from .supervised import SupervisedJobs
 
 if TYPE_CHECKING:
@@ -380,12 +379,6 @@ class SSHConnection(posix.PosixCommands, SupervisedJobs):
                 raise lost(self.options, str(gone)) from gone
         rf = started.get("results_file") or client.results_file(spec.jid)
         return launch_record(spec.jid, str(rf))
-
-    async def _status_request(
-        self, client: SupervisorClient, jids: Sequence[str]
-    ) -> Mapping[str, Any]:
-        # Polls of many hosts behind one target share one request (see batched_status).
-        return await batched_status(client, jids)
 
 
 if TYPE_CHECKING:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from ..jobs import SupervisorClient, SupervisorLost, status_record
 from ..jobspec import Become
+from .status_batch import batched_status
 
 R = TypeVar("R")
 
@@ -44,7 +45,9 @@ class SupervisedJobs:
     async def _status_request(
         self, client: SupervisorClient, jids: Sequence[str]
     ) -> Mapping[str, Any]:
-        return await client.status(jids)
+        # The joins of many hosts behind one supervisor in the same loop iteration
+        # share one request (see batched_status).
+        return await batched_status(client, jids)
 
     @staticmethod
     def _shaped(client: SupervisorClient, raws: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -176,6 +176,13 @@ KEEPER_LINGER = 2.0
 KEEPER_SEARCH = 1.0
 """How old a sidecar without a pid must be before the keeper looks for its process."""
 DISK_WATCH = 0.25
+MTIME_SLACK = 0.05
+"""Seconds a directory's mtime must precede a listing for the listing to be trusted
+as complete (filesystem timestamps are coarser than the clock)."""
+WHICH_TTL = 1.0
+"""Seconds a program lookup is remembered (a burst of starts pays for one)."""
+KEEPER_RECHECK = 0.5
+"""Seconds `ensure_keeper` trusts the keeper pid it read (the lock is probed at every start)."""
 """While jobs run, how often the supervisor looks whether the disk is full."""
 
 RUNNING = "running"
@@ -523,6 +530,40 @@ def read_rc(path: str) -> int | None:
         return None
 
 
+_SHELLS = frozenset({"sh", "dash", "bash", "ksh", "zsh", "ash"})
+
+
+def command_rc(cmd: Any, rc: int) -> int:
+    """The rc the command module would report, from the wrapper's ``$?``.
+
+    sh reports a child killed by signal N as 128+N; the command module (Python's
+    ``returncode``) as -N.  When the wrapper's child is the program itself -- an argv,
+    or a shell line of one simple command, which sh execs in its own place -- 128+N
+    means that program was killed.  A line with pipes, lists or an ``exit`` ends
+    with a status of its own (a pipeline whose last command was killed exits
+    128+N, and the command module reports that), so it stays."""
+    if not 128 < rc <= 128 + 64:
+        return rc
+    line = cmd
+    if isinstance(cmd, list):
+        # sh -c LINE as an argv is a shell line again.
+        if len(cmd) >= 3 and os.path.basename(str(cmd[0])) in _SHELLS and cmd[1] == "-c":
+            line = cmd[2]
+        else:
+            return -(rc - 128)
+    if not isinstance(line, str) or "\n" in line.strip():
+        return rc
+    import shlex  # only on this rare path
+
+    try:
+        words = list(shlex.shlex(line, posix=True, punctuation_chars=True))
+    except ValueError:
+        return rc
+    if not words or words[0] in ("exit", "return") or any(set(w) <= set("();<>|&") for w in words):
+        return rc
+    return -(rc - 128)
+
+
 def exit_code(status: int) -> int:
     # os.waitstatus_to_exitcode is 3.9+.
     if os.WIFSIGNALED(status):
@@ -839,6 +880,7 @@ def decide_record(
         if meta.get("result") == "json":
             record = json_result(meta.get("cmd"), jid, out, err)
         else:
+            rc = command_rc(meta.get("cmd"), rc)
             record = command_result(meta.get("cmd"), rc, out, err, meta["start"], end)
         if full:
             record["failed"] = True
@@ -998,6 +1040,10 @@ class Supervisor:
         self.home = os.path.expanduser("~")
         self.version = program_version()
         self.uid = os.geteuid()
+        self.programs: dict[tuple[str, str], tuple[str, float]] = {}
+        """`which` answers: (program, PATH) -> (path, when looked up)."""
+        self.keeper_seen = -math.inf
+        """When `ensure_keeper` last read the keeper's pid."""
 
     # ----------------------------------------------------------------- paths
 
@@ -1382,7 +1428,7 @@ class Supervisor:
             # its builtins (argv ["exit", "3"] must not end the wrapper).
             program: str | None = argv[0]
             if "/" not in argv[0]:
-                program = shutil.which(argv[0], path=env.get("PATH", os.defpath))
+                program = self.which(argv[0], env.get("PATH", os.defpath))
             args = [program or argv[0], *list(argv[1:])]
         else:
             if not isinstance(shell, str):
@@ -1533,6 +1579,25 @@ class Supervisor:
         self.touch()
         return self.start_answer(job)
 
+    def which(self, name: str, path: str) -> str | None:
+        """`shutil.which`, remembered for `WHICH_TTL` seconds: a fan-out starts the
+        same program thousands of times, and each lookup stats every PATH entry.
+        A remembered program that is gone is looked up again."""
+        key = (name, path)
+        now = time.monotonic()
+        hit = self.programs.get(key)
+        if hit is not None and now - hit[1] < WHICH_TTL and os.path.exists(hit[0]):
+            return hit[0]
+        found = shutil.which(name, path=path)
+        if found is None or not os.path.isabs(found):
+            # A relative PATH entry depends on the directory: never remembered.
+            self.programs.pop(key, None)
+        else:
+            if len(self.programs) >= 256:
+                self.programs.clear()
+            self.programs[key] = (found, now)
+        return found
+
     def start_answer(self, job: Job) -> dict[str, Any]:
         return {
             "jid": job.jid,
@@ -1566,12 +1631,17 @@ class Supervisor:
 
     def ensure_keeper(self) -> None:
         """Start the keeper unless one holds its lock (or ours is just starting)."""
+        now = self.loop.time()
         lock = os.path.join(self.priv, KEEPER_LOCK)
         if lock_held(lock):
-            if self.keeper_pid is None or not pid_alive(self.keeper_pid):
-                self.keeper_pid = lock_pid(self.priv, KEEPER_LOCK)
+            # Its pid (for the sidecars' ``watchdog``) is looked at again only now
+            # and then: reading /proc for every start of a burst costs more than the
+            # lock probe itself.
+            if self.keeper_pid is None or now - self.keeper_seen >= KEEPER_RECHECK:
+                if self.keeper_pid is None or not pid_alive(self.keeper_pid):
+                    self.keeper_pid = lock_pid(self.priv, KEEPER_LOCK)
+                self.keeper_seen = now
             return
-        now = self.loop.time()
         if (
             now - self.keeper_spawned < 1.0
             and self.keeper_pid is not None
@@ -1816,6 +1886,9 @@ class Keeper:
 
     It learns the jobs from their sidecars (a job is visible to it as soon as its
     pid is recorded) and polls them: `KEEPER_TICK`, or sooner for a deadline.
+    While a supervisor serves the directory (alive, not stopped) it finishes the
+    jobs itself, so the keeper looks at a job only once its deadline is due: its
+    cost per tick does not grow with thousands of running jobs.
     """
 
     def __init__(self, root: str) -> None:
@@ -1828,20 +1901,40 @@ class Keeper:
         self.full_seen = 0.0
         self.searches: dict[str, float] = {}
         """Jobs without a pid in their sidecar, and when to look for their wrapper next."""
+        self.scanned: tuple[int, float] | None = None
+        """The private dir's mtime at the last scan, and when that scan began."""
 
     def log(self, msg: str) -> None:
         with contextlib.suppress(OSError), open(os.path.join(self.priv, LOG_NAME), "a") as f:
             f.write(f"{fmt_time(time.time())} [{os.getpid()}] keeper: {msg}\n")
 
     def scan(self) -> None:
+        # Listing a directory of thousands of jobs every tick is the keeper's main
+        # cost: skip it while nothing was added or removed since the last listing
+        # (a change in the same clock tick as that listing is listed again).
+        began = time.time()
+        try:
+            mtime = os.stat(self.priv).st_mtime_ns
+        except OSError:
+            return
+        if (
+            self.scanned is not None
+            and mtime == self.scanned[0]
+            and mtime / 1e9 < self.scanned[1] - MTIME_SLACK
+            and not self.searches
+        ):
+            return
         try:
             names = os.listdir(self.priv)
         except OSError:
             return
+        self.scanned = (mtime, began)
+        listed: set[str] = set()
         for name in names:
             if not name.endswith(".json"):
                 continue
             jid = name[: -len(".json")]
+            listed.add(jid)
             if jid in self.kept or jid in self.done:
                 continue
             meta = read_json(os.path.join(self.priv, name))
@@ -1849,11 +1942,14 @@ class Keeper:
                 continue
             if meta.get("state") != RUNNING:
                 self.done.add(jid)
+                self.searches.pop(jid, None)
             elif isinstance(meta.get("pid"), int):
                 self.kept[jid] = _Kept(meta)
                 self.searches.pop(jid, None)
             else:
                 self.search(jid, meta)
+        for jid in [j for j in self.searches if j not in listed]:
+            del self.searches[jid]  # its start was undone: nothing to keep
 
     def search(self, jid: str, meta: dict[str, Any]) -> None:
         """A job whose sidecar has no pid yet: being started, or its supervisor was
@@ -1861,6 +1957,9 @@ class Keeper:
         for by its wrapper's command line (at most once a second)."""
         now = time.time()
         if now < max(float(meta.get("start") or 0) + KEEPER_SEARCH, self.searches.get(jid, 0)):
+            # Noted even before its search is due: the directory is listed again
+            # (and the keeper stays) until its pid is recorded or it is found.
+            self.searches.setdefault(jid, 0.0)
             return
         self.searches[jid] = now + 1.0
         rc_path = os.path.join(self.priv, jid + ".rc")
@@ -1874,13 +1973,45 @@ class Keeper:
             self.kept[jid] = _Kept(meta, pid=0)
             del self.searches[jid]
 
+    def supervised(self) -> bool:
+        """Whether a supervisor serves the directory now: the pid in its lock file is
+        a running (not stopped) supervisor process.  No lock probe: it must never
+        take the lock from under a supervisor that is starting."""
+        pid = lock_pid(self.priv)
+        if pid is None:
+            return False
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            return False
+        state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
+        return state not in (b"Z", b"X", b"T", b"t") and b"\0serve\0" in cmdline
+
     def tick(self) -> float:
-        """Look at every job once; returns when to look again."""
+        """Look at every job once (only at the due ones while a supervisor serves);
+        returns when to look again."""
         now = time.time()
         if self.kept and fs_full(self.priv):
             self.full_seen = now
         next_at = now + KEEPER_TICK
+        supervised = bool(self.kept) and self.supervised()
         for jid, kept in list(self.kept.items()):
+            if supervised and kept.term_at is None and kept.ended_at is None:
+                due = float(kept.meta.get("deadline") or math.inf) + KEEPER_LAG
+                if now < due:
+                    next_at = min(next_at, due)
+                    continue
+                # Due: finished by its supervisor by now, most likely.  Its pid may
+                # have been reused since: the claim is looked at before any signal.
+                if os.path.lexists(claim_path(self.root, jid)) or not os.path.lexists(
+                    os.path.join(self.priv, jid + ".json")
+                ):
+                    del self.kept[jid]
+                    self.done.add(jid)
+                    continue
             finished = read_rc(os.path.join(self.priv, jid + ".rc")) is not None
             if not finished and kept.pid > 0 and pid_alive(kept.pid):
                 due = float(kept.meta.get("deadline") or math.inf) + KEEPER_LAG

@@ -574,7 +574,12 @@ def test_property_job_end_observed_within_one_interval(book: Book) -> None:
                     assert span.result["finished"] is True and not span.result.get("failed")
                 else:
                     assert span.result["failed"] is True
-                    assert span.result["msg"] == TIMEOUT_MSG.format(task.limit)
+                    # ansible-core's last poll reads the job's own timeout record when
+                    # it comes after its watchdog's kill (e.g. async 1, poll 3).
+                    killed_at = task.limit if task.limit <= 5 else 5 * -(-task.limit // 5)
+                    late = -(-task.limit // task.poll) * task.poll > killed_at
+                    expected = "Timeout exceeded" if late else TIMEOUT_MSG.format(task.limit)
+                    assert span.result["msg"] == expected
                     assert span.finish <= job.start + job.limit + task.poll + EPS
             elif task is not None and task.kind == "join" and task.target is not None:
                 if task.target.kind == "looped" or task.retries == 0:

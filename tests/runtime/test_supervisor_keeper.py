@@ -210,10 +210,13 @@ def test_a_stopped_local_supervisor_is_reported_at_once(async_dir: Path, arun: R
             assert until(lambda: sv.process_stopped(pid), 2)  # delivery is asynchronous
             began = time.monotonic()
             with pytest.raises(jobs.JobError) as caught:
-                await conn.job_status(["j1.1"], async_dir=str(async_dir))
+                await conn.list_jobs(async_dir=str(async_dir))
             assert time.monotonic() - began < 1.0
             assert f"pid {pid}" in str(caught.value) and "stopped" in str(caught.value)
             assert str(async_dir) in str(caught.value)
+            # A status needs no supervisor: the job file answers.
+            got = await conn.job_status(["j1.1"], async_dir=str(async_dir))
+            assert got["j1.1"]["finished"] is False
         finally:
             os.kill(pid, signal.SIGCONT)
         # Resumed, it answers again.

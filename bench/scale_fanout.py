@@ -1,0 +1,326 @@
+"""The local fan-out at scale: how `playgraph run` grows from 100 to 10,000 hosts.
+
+Every host (all local: ``ansible_connection=local``, one async dir, so one job
+supervisor) starts a detached ``sleep 2``, runs a quick task while the jobs run,
+then joins its job (the playbook of `fanout_vs_ansible.py`).  Per size N:
+
+* wall: the whole ``playgraph run`` command;
+* floor: 2 s of work + N / this machine's burst spawn rate, measured just before the
+  run (N/2 at most 2,000 ``sh -c true`` started at once, then reaped): no tool
+  that starts a process per host can beat it;
+* controller CPU (user + system of the command and what it waited for, from
+  ``wait4``), also per host, and per host above the fixed cost of a 1-host run;
+* supervisor CPU (the daemon and the job wrappers it reaped, from ``/proc``),
+  and the keeper's;
+* the controller's peak RSS (``wait4``) and peak open fds (sampled every 0.1 s).
+
+ansible-core runs the same playbook side by side for the sizes in
+``--ansible-hosts`` (it needs minutes where playgraph needs seconds).
+
+Goals (issue 14): wall within 1.5x the floor at 1,000 / 5,000 / 10,000 hosts;
+controller CPU per host constant (±30%) from 100 to 10,000; RSS under 200 MB at
+10,000.  The machine's load is recorded: other work on it moves every figure.
+
+    python bench/scale_fanout.py [--hosts 100 1000 5000 10000] [--forks 50]
+                                 [--ansible-hosts 100] [--ansible-venv .oracle/venv]
+
+Writes bench/results/scale-<date>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from common import DEFAULT_ORACLE, ROOT, oracle_bin, playgraph_bin
+from fanout_vs_ansible import PLAYBOOK, WORK_SECONDS
+
+SPAWN_SAMPLE_MAX = 2000
+"""Processes in the spawn-rate burst (N/2 below that, at least 100)."""
+TIMEOUT = 1800.0
+"""Seconds any one run may take before the bench gives up on it."""
+
+
+def raise_fd_limit(needed: int) -> int:
+    """Raise this process's open-file limit (inherited by the tools) to ``needed``."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = max(soft, needed)
+    if hard != resource.RLIM_INFINITY and want > hard:
+        with contextlib.suppress(ValueError, OSError):  # root may raise the hard limit
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return want
+        want = hard
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
+
+
+def spawn_rate(count: int) -> float:
+    """Processes per second this machine starts in a burst: ``sh -c true`` x count,
+    all started, then all reaped."""
+    start = time.perf_counter()
+    pids = [
+        os.posix_spawn("/bin/sh", ["/bin/sh", "-c", "true"], {"PATH": "/usr/bin:/bin"})
+        for _ in range(count)
+    ]
+    for pid in pids:
+        os.waitpid(pid, 0)
+    return count / (time.perf_counter() - start)
+
+
+def write_inventory(folder: Path, hosts: int, async_dir: Path, name: str) -> Path:
+    width = max(3, len(str(hosts)))
+    lines = ["[fanout]", f"h[{1:0{width}d}:{hosts:0{width}d}]", "", "[fanout:vars]"]
+    lines += [
+        "ansible_connection=local",
+        "ansible_python_interpreter=/usr/bin/python3",
+        f"ansible_async_dir={async_dir}",
+    ]
+    path = folder / f"{name}-{hosts}.ini"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def proc_cpu(pid: int) -> tuple[float, float]:
+    """(own, waited-for children) CPU seconds of a live process, from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
+def lock_pid(async_dir: Path, name: str) -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        return int((async_dir / ".playgraph" / name).read_text().strip() or "0") or None
+    return None
+
+
+class FdSampler:
+    """The most fds a process held, sampled every 0.1 s until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            with contextlib.suppress(OSError):
+                self.peak = max(self.peak, len(os.listdir(f"/proc/{self.pid}/fd")))
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def failures(output: Path) -> tuple[int, list[str]]:
+    """Hosts the recap counts failed or unreachable, and the first ``fatal:`` lines.
+
+    Read from the display, not ``--json``: the document of 10,000 hosts, dumped
+    at the end, would raise the peak RSS being measured."""
+    bad = 0
+    fatal: list[str] = []
+    try:
+        with open(output, errors="replace") as f:
+            for line in f:
+                if line.startswith("fatal:") and len(fatal) < 5:
+                    fatal.append(line.strip()[:300])
+                elif " : ok=" in line and (
+                    " failed=0 " not in line + " " or " unreachable=0 " not in line
+                ):
+                    bad += 1
+    except OSError:
+        pass
+    return bad, fatal
+
+
+def run_tool(
+    argv: list[str], env: dict[str, str] | None = None, stdout: Path | None = None
+) -> dict[str, Any]:
+    """Run a command to its end: wall, CPU and max RSS (wait4), peak fds, exit code."""
+    start = time.perf_counter()
+    sink = open(stdout, "wb") if stdout is not None else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=sink,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    sampler = FdSampler(proc.pid)
+    pipe = proc.stderr
+    assert pipe is not None
+    chunks: list[bytes] = []
+    # A thread drains stderr so a chatty tool never blocks on a full pipe.
+    reader = threading.Thread(target=lambda: chunks.append(pipe.read()))
+    reader.start()
+    timer = threading.Timer(TIMEOUT, proc.kill)
+    timer.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    timer.cancel()
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    reader.join()
+    if stdout is not None and not isinstance(sink, int):
+        sink.close()
+    stderr = b"".join(chunks)
+    return {
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "max_rss_mb": usage.ru_maxrss / 1024,
+        "peak_fds": sampler.stop(),
+        "exit_code": proc.returncode,
+        "stderr_tail": stderr.decode(errors="replace")[-600:],
+    }
+
+
+def run_playgraph(folder: Path, playbook: Path, hosts: int, forks: int) -> dict[str, Any]:
+    async_dir = folder / f"pg-async-{hosts}-{forks}"
+    inventory = write_inventory(folder, hosts, async_dir, "pg")
+    argv = [playgraph_bin(), "run", os.fspath(playbook), "-i", os.fspath(inventory)]
+    output = folder / f"pg-{hosts}.out"
+    result = run_tool([*argv, "-f", str(forks)], stdout=output)
+    # Every host's job joined: a failure at scale is a finding, not noise.
+    result["failed_hosts"], result["failures_sample"] = failures(output)
+    # The supervisor (a daemon, not our child) and its keeper: read before stopping.
+    supervisor = lock_pid(async_dir, "supervisor.lock")
+    keeper = lock_pid(async_dir, "keeper.lock")
+    own, waited = proc_cpu(supervisor) if supervisor else (0.0, 0.0)
+    result["supervisor_cpu"] = own
+    result["job_wrappers_cpu"] = waited
+    result["keeper_cpu"] = sum(proc_cpu(keeper)) if keeper else 0.0
+    if supervisor:
+        with contextlib.suppress(OSError):
+            os.kill(supervisor, signal.SIGTERM)
+        # Gone before its dir is removed (it writes its log on the way out).
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{supervisor}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return result
+
+
+def run_ansible(venv: Path, folder: Path, playbook: Path, hosts: int, forks: int) -> dict[str, Any]:
+    async_dir = folder / f"ansible-async-{hosts}-{forks}"
+    inventory = write_inventory(folder, hosts, async_dir, "ansible")
+    argv = [oracle_bin(venv, "ansible-playbook"), os.fspath(playbook), "-i", os.fspath(inventory)]
+    return run_tool(
+        [*argv, "-f", str(forks)],
+        env={
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_LOCAL_TEMP": os.fspath(folder / "ansible-local"),
+            "ANSIBLE_REMOTE_TMP": os.fspath(folder / "ansible-remote"),
+        },
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--hosts", type=int, nargs="+", default=[100, 1000, 5000, 10000])
+    parser.add_argument("--forks", type=int, default=50)
+    parser.add_argument(
+        "--ansible-hosts",
+        type=int,
+        nargs="*",
+        default=[100],
+        help="sizes ansible-core runs too (none: skip it)",
+    )
+    parser.add_argument("--ansible-venv", type=Path, default=DEFAULT_ORACLE)
+    args = parser.parse_args()
+    fd_limit = raise_fd_limit(max(args.hosts) * 4 + 1024)
+
+    rows: list[dict[str, Any]] = []
+    loads = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory(prefix="pg-scale-", ignore_cleanup_errors=True) as name:
+        folder = Path(name)
+        playbook = folder / "fanout.yml"
+        playbook.write_text(PLAYBOOK)
+        fixed = run_playgraph(folder, playbook, 1, args.forks)
+        print(f"fixed cost (1 host): {fixed['cpu']:.2f} s controller CPU", flush=True)
+        for hosts in args.hosts:
+            rate = spawn_rate(min(SPAWN_SAMPLE_MAX, max(100, hosts // 2)))
+            floor = WORK_SECONDS + hosts / rate
+            ours = run_playgraph(folder, playbook, hosts, args.forks)
+            row: dict[str, Any] = {
+                "hosts": hosts,
+                "forks": args.forks,
+                "load_average_1m": os.getloadavg()[0],
+                "spawn_rate_per_s": rate,
+                "floor_seconds": floor,
+                "playgraph": ours,
+                "wall_over_floor": ours["wall"] / floor,
+                "controller_cpu_ms_per_host": ours["cpu"] / hosts * 1000,
+                "controller_marginal_cpu_ms_per_host": (ours["cpu"] - fixed["cpu"]) / hosts * 1000,
+                "supervisor_cpu_ms_per_job": ours["supervisor_cpu"] / hosts * 1000,
+            }
+            if ours["exit_code"] != 0:
+                print(f"  playgraph exited {ours['exit_code']}: {ours['stderr_tail']}", flush=True)
+                for failure in ours["failures_sample"]:
+                    print(f"    {failure}", flush=True)
+            line = (
+                f"{hosts:>6} hosts: wall {ours['wall']:7.2f}s  floor {floor:6.2f}s "
+                f"({rate:4.0f} spawns/s) x{row['wall_over_floor']:4.2f}  "
+                f"controller {ours['cpu']:6.2f}s ({row['controller_cpu_ms_per_host']:5.2f} ms/host, "
+                f"{row['controller_marginal_cpu_ms_per_host']:5.2f} above fixed)  "
+                f"supervisor {ours['supervisor_cpu']:6.2f}s + wrappers "
+                f"{ours['job_wrappers_cpu']:6.2f}s  keeper {ours['keeper_cpu']:5.2f}s  "
+                f"rss {ours['max_rss_mb']:5.0f} MB  fds {ours['peak_fds']}"
+            )
+            if hosts in (args.ansible_hosts or []):
+                theirs = run_ansible(args.ansible_venv, folder, playbook, hosts, args.forks)
+                row["ansible"] = theirs
+                line += (
+                    f"\n{'':>13}ansible-playbook: wall {theirs['wall']:7.2f}s  "
+                    f"cpu {theirs['cpu']:7.2f}s  rss {theirs['max_rss_mb']:5.0f} MB "
+                    f"(exit {theirs['exit_code']})"
+                )
+            print(line, flush=True)
+            rows.append(row)
+            loads.append(os.getloadavg()[0])
+
+    by_size = {r["hosts"]: r for r in rows}
+    per_host = [r["controller_marginal_cpu_ms_per_host"] for r in rows]
+    result = {
+        "benchmark": "async fan-out at scale: detached sleep 2 + a quick task + join, local hosts",
+        "machine": {"cpus": os.cpu_count(), "load_average_1m": loads, "fd_limit": fd_limit},
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "fixed_cost_run": fixed,
+        "runs": rows,
+        "goals": {
+            "wall_over_floor_at_most": 1.5,
+            "wall_over_floor": {
+                n: by_size[n]["wall_over_floor"] for n in (1000, 5000, 10000) if n in by_size
+            },
+            "cpu_per_host_spread_at_most": 0.3,
+            "cpu_per_host_spread": (max(per_host) / min(per_host) - 1) if per_host else None,
+            "rss_mb_at_10000_below": 200,
+            "rss_mb_at_10000": by_size[10000]["playgraph"]["max_rss_mb"]
+            if 10000 in by_size
+            else None,
+        },
+    }
+    out = ROOT / "bench" / "results" / f"scale-{time.strftime('%Y-%m-%d')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
