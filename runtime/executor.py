@@ -445,12 +445,14 @@ class Executor:
         )
         settings = run.settings(delegate, node, delegate_vars)
         conn = run.connect_with(settings)
+        async with run.forks:  # discovery's probe is a command on the host: forks bound it
+            python = await interpreters.python(run, delegate, delegate_vars, conn)
         ctx = TaskContext(
             host=host,
             action=node.action,
             args=args,
             conn=conn,
-            python=await interpreters.python(run, delegate, delegate_vars, conn),
+            python=python,
             become=settings.become,
             check_mode=self._check_mode(node, variables),
             diff=bool(node.diff) if node.diff is not None else run.options.diff,
@@ -622,7 +624,7 @@ class Executor:
         # ansible-core 2.11+ removes the job file of a job it polled to the end.
         with contextlib.suppress(TargetUnreachable, JobError):
             await conn.cleanup_job(jid, async_dir=async_dir, become=become)
-        return dict(status)
+        return _module_result(dict(status))
 
     def _join_target(
         self, node: Node, host: str, variables: Any
@@ -700,7 +702,7 @@ class Executor:
             status = (await conn.job_status([jid], async_dir=async_dir, become=become))[jid]
         if mode == "cleanup":
             if status.get("msg") == "could not find job":
-                return dict(status)
+                return _module_result(dict(status))
             await conn.cleanup_job(jid, async_dir=async_dir, become=become)
             return {
                 "ansible_job_id": jid,
@@ -715,7 +717,9 @@ class Executor:
             }
         if not status.get("finished"):
             self.run.emit(EventKind.NODE_POLLED, node.id, host, jid=jid, status=dict(status))
-        return dict(status)
+        # The job's record comes back through async_status, a module: its failure too
+        # carries ``exception`` (from the job's module, or the action layer's).
+        return _module_result(dict(status))
 
 
 TRACEBACK_UNAVAILABLE = "(traceback unavailable)"

@@ -13,6 +13,19 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
+def _oracle_collections() -> str | None:
+    oracle = Path(os.environ.get("PLAYGRAPH_ORACLE", ROOT / ".oracle" / "venv"))
+    found = sorted(oracle.glob("lib/python3*/site-packages/ansible_collections"))
+    return str(found[0].parent) if found else None
+
+
+# The collections the tests run modules from (community.general, ansible.posix) are the
+# oracle's. ansible-core reads ANSIBLE_COLLECTIONS_PATH once per process, when a test
+# first runs a module through it, so the path is set before any test, not per test.
+if (_collections := _oracle_collections()) is not None:
+    os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", _collections)
+
+
 @pytest.fixture
 def write(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Write a file under tmp_path and return its path as a string."""

@@ -342,7 +342,8 @@ def test_hostvars_vars_and_vars_lookup(site: Site) -> None:
 
 
 def test_gathered_facts_and_set_fact_ansible_facts(site: Site) -> None:
-    # The fact script reads $SHELL on the target: here the local connection's.
+    # Gathering reads the target's environment (``ansible_env``): here the local
+    # connection's, so $SHELL carries the payload into the facts.
     shell = payload(site.marker("gathered"))
     task, text = registered(site, "facts")
     run = site.run(
@@ -350,7 +351,7 @@ def test_gathered_facts_and_set_fact_ansible_facts(site: Site) -> None:
         + task
         + """
     - name: gathered
-      debug: msg="{{ ansible_user_shell ~ '|' ~ ansible_facts.user_shell }}"
+      debug: msg="{{ ansible_env.SHELL ~ '|' ~ ansible_facts.env.SHELL }}"
     - set_fact:
         ansible_facts: {myfact: "{{ r.stdout }}"}
     - name: set
