@@ -666,6 +666,21 @@ def _running(record: Any) -> bool:
     return isinstance(record, dict) and "started" in record and not record.get("finished")
 
 
+def _writer_is_stopped(name: str) -> bool:
+    """Whether the ``.tmp`` file's writer (``<file>.<pid>-<n>.tmp``) is a process stopped
+    now (SIGSTOP, never resumed): frozen in the middle of its atomic write, it renames the
+    file when it runs again, so the file is not left behind by anyone."""
+    match = re.search(r"\.(\d+)-\d+\.tmp$", name)
+    if match is None:
+        return False
+    try:
+        with open(f"/proc/{match.group(1)}/stat", encoding="ascii") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state == "T"
+
+
 def check_status_files(
     fleet: Fleet,
     watch: ProcWatch,
@@ -684,7 +699,7 @@ def check_status_files(
     priv = root / sv.PRIVATE_DIR
     for folder, entries in ((root, names), (priv, os.listdir(priv) if priv.is_dir() else [])):
         for name in entries:
-            if name.endswith(".tmp"):
+            if name.endswith(".tmp") and not _writer_is_stopped(name):
                 report.violation("leftover .tmp", str(folder / name))
     records: dict[str, Any] = {}
     for name in names:
