@@ -5,8 +5,10 @@ The hosts, sshd instances and login user are `ssh_fanout`'s (inventory aliases o
 few loopback sshd instances, `tests/runtime/sshd.py`).  The playbook runs five
 non-native modules per host — ``ini_file`` (community.general), ``replace``,
 ``blockinfile``, ``tempfile`` and ``getent`` — each through ansible-core's module
-machinery (payload built on the controller, shipped to the target).  ansible-core
-runs with pipelining and ControlPersist, in its own venv; both with forks = hosts.
+machinery (payload built on the controller, shipped to the target); playgraph runs
+each call as a child forked from its warm module server (one per sshd instance and
+interpreter, see specs/modules.md).  ansible-core runs with pipelining and
+ControlPersist, in its own venv; both with forks = hosts.
 
 Then playgraph runs the playbook a second time, to measure that it re-ships no
 payload: every host shares the login user's home, so the payload cache is one folder

@@ -10,6 +10,10 @@ are.  Under ``become`` they travel inline instead (the other user may not be abl
 to read our copies): the runner's source with ``python -c``, the zip as base64 in
 the request, written by the runner to a private temporary folder.
 
+A synchronous call without ``become`` goes to the target's warm module server
+(`forkserver`: one interpreter per target that forks a child per call) when it can,
+and takes the per-call path described above when it cannot.
+
 A job (``async``) runs the same command under the job supervisor
 (``result="json"``): the supervisor enforces the limit and parses the module's
 JSON.  `GenericModule.prepare` does the I/O a job needs first (resolve, build,
@@ -33,6 +37,7 @@ from ..connection.local import LocalConnection
 from ..jobspec import JobSpec
 from ..modules import remote
 from ..modules.base import ModuleFailure, TaskContext
+from . import forkserver
 from . import payload as _payload
 from . import resolve as _resolve
 
@@ -214,13 +219,12 @@ def module_args(
     return {**dict(args), **internal}
 
 
-def request(ctx: TaskContext, name: str, prepared: Prepared, args: Mapping[str, Any]) -> bytes:
-    """The runner's stdin: where the payload is (or the payload), and the arguments."""
+def _body(
+    ctx: TaskContext, name: str, prepared: Prepared, args: Mapping[str, Any]
+) -> dict[str, Any]:
     built = prepared.payload
-    where = _zip_where(ctx, built)
     params = json.dumps({"ANSIBLE_MODULE_ARGS": module_args(ctx, name, args, prepared.settings)})
-    body: dict[str, Any] = {
-        "zip": where,
+    return {
         "module": built.fqcn.rsplit(".", 1)[-1],
         "module_fqn": built.module_fqn,
         "profile": built.profile,
@@ -228,6 +232,13 @@ def request(ctx: TaskContext, name: str, prepared: Prepared, args: Mapping[str, 
         "rlimit_nofile": built.rlimit_nofile,
         "params": params,
     }
+
+
+def request(ctx: TaskContext, name: str, prepared: Prepared, args: Mapping[str, Any]) -> bytes:
+    """The runner's stdin: where the payload is (or the payload), and the arguments."""
+    built = prepared.payload
+    where = _zip_where(ctx, built)
+    body = {"zip": where, **_body(ctx, name, prepared, args)}
     if where is None:
         body["zip_b64"] = base64.b64encode(built.data).decode()
     return json.dumps(body).encode()
@@ -260,10 +271,43 @@ def clean(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _server_argv(ctx: TaskContext) -> list[str]:
+    """The fork server's command: the runner from where it is here, else its source."""
+    if isinstance(ctx.conn, LocalConnection):
+        return [ctx.python, str(RUNNER_PATH), "--serve"]
+    return [ctx.python, "-c", runner().source.decode(), "--serve"]
+
+
+def _server_body(
+    ctx: TaskContext, name: str, prepared: Prepared, args: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The runner's request for a fork server: the payload by its place in the cache."""
+    built = prepared.payload
+    body = _body(ctx, name, prepared, args)
+    body["sha"] = built.sha
+    if isinstance(ctx.conn, LocalConnection) and built.zip_path:
+        body["zip"] = built.zip_path
+    else:
+        body["zip"] = None
+        body["zip_rel"] = f"{TARGET_CACHE}/{built.sha}/{built.fqcn.rsplit('.', 1)[-1]}.zip"
+    return body
+
+
 async def call(
     ctx: TaskContext, name: str, prepared: Prepared, args: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Run the module once, synchronously; its cleaned result."""
+    """Run the module once, synchronously; its cleaned result.
+
+    On the target's fork server when it can (`forkserver`), else in a process of its own.
+    """
+    if forkserver.usable(ctx):
+        served = await forkserver.call(
+            ctx, _server_argv(ctx), _server_body(ctx, name, prepared, args), prepared.payload.data
+        )
+        if isinstance(served, CommandResult):
+            return clean(remote.parse_output(served))
+        if served is not None:
+            return served
     await _ship_all(ctx, prepared.payload)
     res = await ctx.conn.run(
         _argv(ctx),

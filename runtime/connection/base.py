@@ -45,6 +45,23 @@ class CommandResult:
     end: float
 
 
+class Stream(Protocol):
+    """A long-lived command's stdin and stdout (`Connection.open_stream`)."""
+
+    async def readexactly(self, n: int) -> bytes:
+        """Exactly ``n`` bytes of stdout; `asyncio.IncompleteReadError` at its end, or
+        `TargetUnreachable` when the connection to the target was lost."""
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` for stdin; `BrokenPipeError` once the command's stdin is closed."""
+
+    async def drain(self) -> None:
+        """Until what was written has been handed on (flow control)."""
+
+    async def close(self) -> None:
+        """End stdin (the command is expected to exit); stop it if it does not (idempotent)."""
+
+
 class Connection(Protocol):
     """One target host's connection.  Implementations are ordinary (stateful) classes."""
 
@@ -122,5 +139,10 @@ class Connection(Protocol):
     async def get_file(self, path: str, *, become: Become | None = None) -> bytes:
         """Read a file from the target."""
 
+    async def open_stream(self, argv: Sequence[str]) -> Stream:
+        """Start ``argv`` as a long-lived command speaking on its stdin/stdout (no become;
+        stderr is dropped).  Closed with the connection at the latest.  Raises
+        `NotImplementedError` where the transport has none, `TargetUnreachable`."""
+
     async def close(self) -> None:
-        """Release the connection; running jobs are unaffected."""
+        """Release the connection (and its streams); running jobs are unaffected."""

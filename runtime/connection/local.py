@@ -82,6 +82,36 @@ class _ProcessPipes:
         await self.proc.wait()
 
 
+class _LocalStream:
+    """A long-lived subprocess's stdin/stdout (`base.Stream`); stderr is dropped."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdin is not None and proc.stdout is not None
+        self.proc = proc
+        self._stdin = proc.stdin
+        self._stdout = proc.stdout
+
+    async def readexactly(self, n: int) -> bytes:
+        return await self._stdout.readexactly(n)
+
+    def write(self, data: bytes) -> None:
+        if self._stdin.is_closing():
+            raise BrokenPipeError("the stream's stdin is closed")
+        self._stdin.write(data)
+
+    async def drain(self) -> None:
+        await self._stdin.drain()
+
+    async def close(self) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            self._stdin.close()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.proc.wait()), posix.TERM_GRACE)
+        except TimeoutError:
+            _signal_group(self.proc, signal.SIGKILL)
+            await self.proc.wait()
+
+
 class _LocalProcess(_ProcessPipes):
     """A command as a subprocess leading its own process group (`posix.Process`)."""
 
@@ -206,9 +236,25 @@ class LocalConnection(posix.PosixCommands, SupervisedJobs):
         self.host = host
         self.idle_exit = idle_exit
         """``--idle-exit`` for a supervisor this connection has to start (None: its default)."""
+        self._streams: set[_LocalStream] = set()
 
     async def connect(self) -> None:
         """Nothing to open: this machine is always reachable."""
+
+    async def open_stream(self, argv: Sequence[str]) -> _LocalStream:
+        """``argv`` as a long-lived subprocess in its own session (a Ctrl-C at the controller
+        does not reach it); closed by `close` at the latest."""
+        proc = await _spawn(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            limit=STREAM_LIMIT,
+            start_new_session=True,
+        )
+        stream = _LocalStream(proc)
+        self._streams.add(stream)
+        return stream
 
     # ----------------------------------------------------------------- commands
 
@@ -257,7 +303,11 @@ class LocalConnection(posix.PosixCommands, SupervisedJobs):
         return await super().get_file(path, become=become)
 
     async def close(self) -> None:
-        """Nothing of ours to release: shared supervisor clients and jobs keep running."""
+        """Close the streams this connection opened; shared supervisor clients and jobs
+        keep running."""
+        streams, self._streams = self._streams, set()
+        for stream in streams:
+            await stream.close()
 
     # ----------------------------------------------------------------- jobs
 

@@ -32,7 +32,7 @@ import contextlib
 import json
 import shlex
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncssh
@@ -92,6 +92,45 @@ class _ChannelPipes:
 
     async def wait_closed(self) -> None:
         await self.session.closed
+
+
+class _ChannelStream:
+    """A long-lived command's stdin/stdout on its own channel (`base.Stream`)."""
+
+    def __init__(
+        self, chan: asyncssh.SSHClientChannel[bytes], session: Session, options: SSHOptions
+    ) -> None:
+        self.chan = chan
+        self.session = session
+        self.options = options
+
+    async def readexactly(self, n: int) -> bytes:
+        try:
+            return await self.session.stdout.readexactly(n)
+        except asyncio.IncompleteReadError:
+            closed = self.session.closed
+            gone = closed.result() if closed.done() else None
+            if gone is not None:
+                raise lost(self.options, str(gone)) from None
+            raise
+
+    def write(self, data: bytes) -> None:
+        if self.session.closed.done():
+            raise BrokenPipeError("the SSH channel is closed")
+        try:
+            self.chan.write(data)
+        except (OSError, asyncssh.Error) as exc:
+            raise BrokenPipeError(f"the SSH channel is closed: {exc}") from exc
+
+    async def drain(self) -> None:
+        await self.session.drain()
+
+    async def close(self) -> None:
+        with contextlib.suppress(OSError, asyncssh.Error):
+            self.chan.write_eof()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.session.closed), posix.TERM_GRACE)
+        self.chan.close()
 
 
 class _ChannelProcess(_ChannelPipes):
@@ -165,6 +204,7 @@ class SSHConnection(posix.PosixCommands, SupervisedJobs):
         self.idle_exit = idle_exit
         """``--idle-exit`` for a supervisor this connection starts (None: its default)."""
         self._endpoint: Endpoint | None = None
+        self._streams: set[_ChannelStream] = set()
         for message in self.options.warnings:
             _warn(f"{host}: {message}")
 
@@ -196,6 +236,9 @@ class SSHConnection(posix.PosixCommands, SupervisedJobs):
 
         Jobs and the supervisor run on: they never depended on the connection.
         """
+        streams, self._streams = self._streams, set()
+        for stream in streams:
+            await stream.close()
         endpoint, self._endpoint = self._endpoint, None
         if endpoint is None:
             return
@@ -219,6 +262,16 @@ class SSHConnection(posix.PosixCommands, SupervisedJobs):
 
     def _where(self) -> str:
         return f" on {self.host}"
+
+    async def open_stream(self, argv: Sequence[str]) -> _ChannelStream:
+        """``argv`` on a long-lived channel of the shared connection (stderr dropped);
+        closed by `close` at the latest, and with the connection."""
+        line = "exec " + shlex.join(argv) + " 2>/dev/null"
+        _link, chan, session = await self._pool().channel(line)
+        stream = _ChannelStream(chan, session, self.options)
+        self._streams.add(stream)
+        session.closed.add_done_callback(lambda _closed: self._streams.discard(stream))
+        return stream
 
     # ----------------------------------------------------------------- jobs
 

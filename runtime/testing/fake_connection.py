@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..connection.base import CommandResult, TargetUnreachable
+from ..connection.base import CommandResult, Stream, TargetUnreachable
 from ..jobs import launch_record, status_record
 from ..jobspec import Become, JobSpec
 
@@ -229,6 +229,10 @@ class FakeConnection:
     async def get_file(self, path: str, *, become: Become | None = None) -> bytes:
         self._check()
         return b""
+
+    async def open_stream(self, argv: Sequence[str]) -> Stream:
+        # Scripted commands only: callers fall back to `run`.
+        raise NotImplementedError("the fake connection has no streams")
 
     async def close(self) -> None:
         return None
