@@ -241,6 +241,9 @@ def request(ctx: TaskContext, name: str, prepared: Prepared, args: Mapping[str, 
     body = {"zip": where, **_body(ctx, name, prepared, args)}
     if where is None:
         body["zip_b64"] = base64.b64encode(built.data).decode()
+    else:
+        # Run from the folder extracted beside the cached zip: its bytecode is kept.
+        body["sha"] = built.sha
     return json.dumps(body).encode()
 
 
