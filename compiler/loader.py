@@ -197,6 +197,11 @@ def load_file(path: str) -> Document:
     return load_bytes(path, data)
 
 
+def source_text(path: str, data: bytes) -> SourceText:
+    """The `SourceText` that `load_bytes` gives for ``data``, without parsing it."""
+    return SourceText(path, _decode(path, data)[0], hashlib.sha256(data).hexdigest())
+
+
 def load_bytes(path: str, data: bytes) -> Document:
     text, problem = _decode(path, data)
     source = SourceText(path, text, hashlib.sha256(data).hexdigest())

@@ -10,9 +10,10 @@ import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeAlias
 
 from .diagnostics import Diagnostic
-from .ir import Graph
+from .ir import Graph, Step
 from .resolve.settings import ResolveSettings
 from .spans import SourceText
 
@@ -44,6 +45,42 @@ class Compiled:
     """What the compilation saw of the file system: each file read (its sha256), each
     path probed (present or absent), each folder listed — enough to tell whether a
     cached result still holds (see `fingerprint`)."""
+
+
+Event: TypeAlias = tuple[str | bool | tuple[str, ...] | None, ...]
+"""What lowering one task file read or wrote of the compilation's shared state, in order
+(see `playgraph.compiler.lower.fragments`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """One task file's lowering, reusable by a later compilation (``check`` after an edit).
+
+    Keyed by everything the lowering took as input (`lower.fragments.fragment_key`);
+    ``events`` are its reads of state other files share (registered variables, findings
+    said once), checked before reuse, and its writes to it, replayed."""
+
+    steps: tuple[Step, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    """Every finding of the file: loading it, then lowering it."""
+    events: tuple[Event, ...]
+
+
+class FragmentStore(Protocol):
+    """Where a compilation finds and leaves `Fragment` values (the CLI keeps them on disk;
+    the compiler only asks and offers, so it stays pure)."""
+
+    env: Mapping[str, str]
+    """What the compilation that made the stored fragments saw of the file system,
+    outside the files it read as sources (`Compiled.inputs` encoding): still true when
+    the store was opened, and part of what a reused fragment depends on."""
+
+    def get(self, key: str) -> Fragment | None: ...
+
+    def put(self, key: str, fragment: Fragment) -> None: ...
+
+    def close(self, env: Mapping[str, str]) -> None:
+        """The compilation is done; ``env`` is what it saw (as `env`)."""
 
 
 def fingerprint(path: str, kind: str) -> str:

@@ -24,12 +24,14 @@ building the parser (or compiling) again.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import stat
 import sys
 import tempfile
+import types
 from collections.abc import Callable, Mapping
 from enum import Enum
 from importlib import resources
@@ -164,6 +166,8 @@ class Codec:
             for cls in self.classes.values()
             if dataclasses.is_dataclass(cls)
         }
+        self.setters: dict[type[Any], tuple[Callable[[Any, Any], None], ...]] = {}
+        self.members: dict[str, dict[Any, Any]] = {}
 
     def encode(self, value: Any) -> Any:
         kind = type(value)
@@ -194,6 +198,13 @@ class Codec:
         # Scalars are most items: they are taken as they are, without a call.
         decode = self.decode
         tag = value[0]
+        if len(value) == 1:  # most containers of a graph are empty
+            if tag == _TUPLE:
+                return ()
+            if tag == _DICT:
+                return {}
+            if tag == _LIST:
+                return []
         if tag == _LIST:
             return [decode(v) if type(v) is list else v for v in value[1:]]
         if tag == _TUPLE:
@@ -201,28 +212,49 @@ class Codec:
         if tag == _DICT:
             items = [decode(v) if type(v) is list else v for v in value[1:]]
             return dict(zip(items[::2], items[1::2], strict=True))
-        cls = self.classes[value[1]]
         if tag == _ENUM:
-            return cls(value[2])
+            members = self.members.get(value[1])
+            if members is None:
+                members = self.members[value[1]] = {m.value: m for m in self.classes[value[1]]}
+            member = members.get(value[2])
+            return member if member is not None else self.classes[value[1]](value[2])
+        cls = self.classes[value[1]]
         if tag == _TEXT:
             return self.custom[cls][1](*[decode(v) for v in value[2:]])
         if tag != _CLASS:
             raise ValueError(f"unknown tag {tag!r}")
-        names = self.fields[cls]
-        if len(names) != len(value) - 2:
-            raise ValueError(f"{cls.__name__} needs {len(names)} fields")
+        setters = self.setters.get(cls)
+        if setters is None:
+            setters = self.setters[cls] = self._setters(cls)
+        if len(setters) != len(value) - 2:
+            raise ValueError(f"{cls.__name__} needs {len(setters)} fields")
         # Fields as stored, without __init__ (whose init=False fields would be lost).
         obj = object.__new__(cls)
-        setattr_ = object.__setattr__
-        for name, item in zip(names, value[2:], strict=True):
-            setattr_(obj, name, decode(item) if type(item) is list else item)
+        for setter, item in zip(setters, value[2:], strict=True):
+            setter(obj, decode(item) if type(item) is list else item)
         return obj
+
+    def _setters(self, cls: type[Any]) -> tuple[Callable[[Any, Any], None], ...]:
+        """How each field is set: a slot's own descriptor (a frozen dataclass's
+        ``__setattr__`` refuses, and going around it by name costs a lookup per field)."""
+        setters: list[Callable[[Any, Any], None]] = []
+        for name in self.fields[cls]:
+            slot = getattr(cls, name, None)
+            if isinstance(slot, types.MemberDescriptorType):
+                setters.append(slot.__set__)
+            else:
+                setters.append(functools.partial(_set_field, name=name))
+        return tuple(setters)
 
     def dumps(self, value: Any) -> bytes:
         return json.dumps(self.encode(value), ensure_ascii=False, separators=(",", ":")).encode()
 
     def loads(self, data: bytes) -> Any:
         return self.decode(json.loads(data))
+
+
+def _set_field(obj: Any, value: Any, *, name: str) -> None:
+    object.__setattr__(obj, name, value)
 
 
 _PLAIN = Codec()

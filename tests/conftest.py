@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import playgraph.compiler.lower as lower
 import pytest
@@ -50,9 +51,9 @@ def counted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
     calls: list[str] = []
     real = lower.compile_playbook
 
-    def counting(path: str, options: CompileOptions | None = None) -> lower.Compiled:
+    def counting(path: str, options: CompileOptions | None = None, **more: Any) -> lower.Compiled:
         calls.append(path)
-        return real(path, options)
+        return real(path, options, **more)
 
     monkeypatch.setattr(lower, "compile_playbook", counting)
     return calls

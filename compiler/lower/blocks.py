@@ -4,6 +4,7 @@ down into the tasks."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import replace
 from typing import Any
@@ -15,8 +16,10 @@ from ..catalog import Keywords, ModuleInfo, ModuleKind
 from ..context import FileContext, dotted
 from ..diagnostics import Severity
 from ..ir import JSON, BlockStep, Condition, Node, Section, Step
-from ..loader import YEntry, YMap, YNode, YScalar, YSeq, to_python
+from ..loader import YEntry, YMap, YNode, YScalar, YSeq, source_text, to_python
+from ..result import Fragment, FragmentStore
 from ..spans import Span
+from .fragments import Recorder, fragment_key, replay
 from .keywords import common_keyword, unknown_keyword
 from .names import scope_variables, static_string
 from .scope import ASYNC_KEYWORDS, MAX_NESTING, Scope, inherit, too_deep, unique
@@ -72,6 +75,11 @@ class BlockLowering:
         # once per place, and includes of includes multiply.
         self.include_budget = _INCLUDE_BUDGET
         self.follow_includes = True
+        # Task files lowered by an earlier compilation, reused when nothing they read
+        # changed (`fragments`); ``fragment_base`` is this compilation's part of their keys.
+        self.fragments: FragmentStore | None = None
+        self.fragment_base = ""
+        self.recorder: Recorder | None = None
 
     def steps(self, ctx: FileContext, node: YNode, prefix: str, scope: Scope) -> list[Step]:
         if isinstance(node, YScalar) and node.value is None:
@@ -183,6 +191,8 @@ class BlockLowering:
         """`lower_include`, whose problems are warnings: ansible-core loads an included
         file only when a host reaches the include, and many never run (a guard, a
         ``fail`` before it), so ``--syntax-check`` accepts a playbook whatever they hold."""
+        if self.recorder is not None:
+            self.recorder.impure = True  # it changes other files' findings and the budget
         seen = {path: len(c.diagnostics) for path, c in self.sources.contexts.items()}
         try:
             self.lower_include(ctx, include, info, action_entry, args_node, scope)
@@ -403,7 +413,52 @@ class BlockLowering:
         if scope.depth >= MAX_NESTING:
             too_deep(ctx, span, f"'{path}'")
             return []
-        inner_ctx, root = self.sources.load(path)
+        if self.recorder is not None:
+            self.recorder.impure = True  # the importing file's steps depend on this one
+        elif self.fragments is not None and not self.sources.seen(path):
+            return self.task_file_reused(path, prefix, scope)
+        return self.task_file_steps(path, prefix, scope)
+
+    def task_file_reused(self, path: str, prefix: str, scope: Scope) -> list[Step]:
+        """`task_file_steps`, from an earlier compilation when nothing it read changed,
+        else recorded for the next one."""
+        assert self.fragments is not None
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+            digest = hashlib.sha256(data).hexdigest()
+            # Where modules and collections are looked up is this compilation's so far.
+            where = (tuple(self.tasks.resolver.play_dirs), self.roles_path, self.follow_includes)
+            key = fragment_key(self.fragment_base, path, digest, prefix, (scope, where))
+        except (OSError, ValueError):
+            return self.task_file_steps(path, prefix, scope)  # reported by loading it
+        resolver = self.tasks.resolver
+        stored = self.fragments.get(key)
+        if stored is not None:
+            reused = replay(stored, self.tasks, resolver)
+            if reused is not None:
+                self.sources.replayed(source_text(path, data), stored.diagnostics)
+                return list(reused)
+        recorder = Recorder()
+        play_dirs = len(resolver.play_dirs)
+        elsewhere = sum(len(c.diagnostics) for c in self.sources.contexts.values())
+        self.recorder = self.tasks.recorder = resolver.recorder = recorder
+        try:
+            steps = self.task_file_steps(path, prefix, scope, data)
+        finally:
+            self.recorder = self.tasks.recorder = resolver.recorder = None
+        ctx = self.sources.contexts[path]
+        elsewhere -= sum(len(c.diagnostics) for p, c in self.sources.contexts.items() if p != path)
+        if not recorder.impure and play_dirs == len(resolver.play_dirs) and elsewhere == 0:
+            self.fragments.put(
+                key, Fragment(tuple(steps), tuple(ctx.diagnostics), tuple(recorder.events))
+            )
+        return steps
+
+    def task_file_steps(
+        self, path: str, prefix: str, scope: Scope, data: bytes | None = None
+    ) -> list[Step]:
+        inner_ctx, root = self.sources.load(path, data)
         if root is None or (isinstance(root, YScalar) and root.value is None):
             return []  # an empty task file (only comments or '---') is valid
         if not isinstance(root, YSeq):
@@ -497,6 +552,8 @@ class BlockLowering:
         tasks_from: str = "main",
     ) -> tuple[list[Step], list[Step]]:
         """The role found in ``role_dir``: its dependencies' and its own tasks, and handlers."""
+        if self.recorder is not None:
+            self.recorder.impure = True
         if role_dir in scope.import_chain:
             ctx.report(codes.SCHEMA_INCLUDE_LOOP, span, f"role '{name}' depends on itself")
             return [], []

@@ -14,20 +14,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from playgraph.grammar import (
-    BinOp,
-    Concat,
-    Const,
-    ExprPart,
-    Filter,
-    Getattr,
-    Getitem,
-    GrammarError,
-    Name,
-    TextPart,
-    parse_template,
-)
-
 from playgraph.semantics import is_template
 
 from .scope import Scope
@@ -67,6 +53,9 @@ def _render(text: str, variables: Mapping[str, Any], depth: int) -> Any:
         return text
     if depth > _MAX_DEPTH:
         raise _Unknown
+    # Here, not at the top: lowering needs the parsers only for templated names.
+    from playgraph.grammar import ExprPart, GrammarError, TextPart, parse_template
+
     try:
         template = parse_template(text)
     except GrammarError:
@@ -89,6 +78,8 @@ def _render(text: str, variables: Mapping[str, Any], depth: int) -> Any:
 
 
 def _eval(expr: object, variables: Mapping[str, Any], depth: int) -> Any:
+    from playgraph.grammar import BinOp, Concat, Const, Filter, Getattr, Getitem, Name
+
     match expr:
         case Const(value=value):
             return value

@@ -29,10 +29,11 @@ from ..ir import (
 from ..loader import YEntry, YMap, YScalar, YSeq
 from ..locks import default_lock_table
 from ..resolve.resolver import Resolver
-from ..result import Compiled, CompileOptions
+from ..result import Compiled, CompileOptions, FragmentStore
 from ..spans import SourceText, Span
 from ..suggest import did_you_mean
 from .blocks import BlockLowering
+from .fragments import canonical
 from .keywords import common_keyword, unknown_keyword
 from .scope import ASYNC_KEYWORDS, MAX_NESTING, Scope, too_deep
 from .sources import Sources
@@ -319,17 +320,35 @@ class Compiler:
         return tuple(edges)
 
 
-def compile_playbook(path: str, options: CompileOptions | None = None) -> Compiled:
-    """Load, check and lower one playbook.  Pure: reads files, returns values."""
+def compile_playbook(
+    path: str, options: CompileOptions | None = None, *, fragments: FragmentStore | None = None
+) -> Compiled:
+    """Load, check and lower one playbook.  Pure: reads files, returns values.
+
+    ``fragments``: task files lowered by an earlier compilation, reused where nothing
+    they read changed, and where this one leaves its own (`fragments.Recorder`)."""
     compiler = Compiler(options or CompileOptions())
+    if fragments is not None:
+        try:
+            compiler.blocks.fragment_base = canonical(compiler.options)
+            compiler.blocks.fragments = fragments
+        except ValueError:
+            fragments = None  # options no key can hold: every file is lowered
     plays = compiler.playbook(path)
     graph = Graph(plays=tuple(plays), included=dict(compiler.blocks.included))
-    sources = {p: doc.source for p, doc in compiler.sources.documents.items()}
+    sources = dict(compiler.sources.texts)
+    inputs = dict(compiler.sources.inputs)
+    if fragments is not None:
+        # A reused file's steps depend on what the compilation that lowered it saw.
+        for seen, kind in fragments.env.items():
+            inputs.setdefault(seen, kind)
+        read = compiler.tasks.resolver.probe.read_paths
+        fragments.close({p: k for p, k in inputs.items() if p not in sources or p in read})
     return Compiled(
         graph=graph,
         diagnostics=tuple(sorted_unique(compiler.sources.diagnostics())),
         sources=sources,
-        inputs=dict(compiler.sources.inputs),
+        inputs=inputs,
     )
 
 
@@ -471,7 +490,7 @@ def _lone_play(compiler: Compiler, span: Span, tasks: list[Step], handlers: list
         span=span,
     )
     play = replace(play, edges=compiler.edges(play))
-    sources = {p: doc.source for p, doc in compiler.sources.documents.items()}
+    sources = dict(compiler.sources.texts)
     return Compiled(
         graph=Graph(plays=(play,), included=dict(compiler.blocks.included)),
         diagnostics=tuple(sorted_unique(compiler.sources.diagnostics())),

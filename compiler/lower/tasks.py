@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, TypedDict
-
-from playgraph.grammar import ArgsSyntaxError, GrammarError, VarRead, parse_args
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from playgraph.semantics import is_template
 
 from .. import codes, values
 from ..catalog import Catalog, Keywords, ModuleInfo, ModuleKind
-from ..context import FileContext, analyze_text, dotted
+from ..context import FileContext, analyze_text, dotted, free_form_arguments
 from ..ir import (
     JSON,
     Blocking,
@@ -33,8 +31,12 @@ from ..resolve.resolver import Resolver
 from ..resolve.settings import ResolveSettings
 from ..spans import Span
 from ..suggest import did_you_mean
+from .fragments import Recorder
 from .keywords import common_keyword
 from .scope import ASYNC_KEYWORDS, ASYNC_STATUS, LOOP_CONTROL_KEYS, Scope, inherit, unique
+
+if TYPE_CHECKING:
+    from playgraph.grammar import VarRead
 
 # Actions whose arguments are free-form names (set_fact's facts, add_host's host
 # variables): their documented options are not the whole story.
@@ -105,8 +107,11 @@ class TaskLowering:
         self.lock_table = lock_table
         self.poll_default = poll_default
         self.registered: dict[str, Node] = {}
-        self.aliases: dict[str, tuple[VarRead, ...]] = {}
+        self.aliases: dict[str, tuple[str, ...]] = {}
+        """``set_fact`` facts → the names their values read."""
         self.node_by_id: dict[str, Node] = {}
+        # Set while a task file's lowering is recorded for reuse (`fragments`).
+        self.recorder: Recorder | None = None
 
     def find_action(
         self, ctx: FileContext, node: YMap, valid: frozenset[str], scope: Scope
@@ -362,10 +367,17 @@ class TaskLowering:
             )
         if info is not None and info.short == "set_fact" and isinstance(args_node, YMap):
             for entry in args_node.entries:
-                self.aliases[str(entry.key.value)] = ctx.template_reads(entry.value)
+                fact = str(entry.key.value)
+                self.aliases[fact] = tuple(read.name for read in ctx.template_reads(entry.value))
+                if self.recorder is not None:
+                    self.recorder.events.append(("A", fact, self.aliases[fact]))
         if register is not None:
             self.registered[register] = result
+            if self.recorder is not None:
+                self.recorder.events.append(("R", register, result.id))
         self.node_by_id[result.id] = result
+        if self.recorder is not None:
+            self.recorder.events.append(("N", result.id))
         if static_args:
             self.check_arguments(ctx, info, args, args_node, action_entry, scope)
         return result
@@ -446,18 +458,16 @@ class TaskLowering:
         if isinstance(node, YScalar):
             text = str(node.value)
             keep_raw = info.keeps_raw_words if info is not None else False
-            try:
-                parsed = parse_args(text, raw_params=keep_raw)
-            except ArgsSyntaxError as error:
-                offset = max(0, min(error.offset, len(text)))
+            parsed = free_form_arguments(text, keep_raw)
+            if isinstance(parsed, tuple):
+                message, offset = parsed
+                offset = max(0, min(offset, len(text)))
                 ctx.report(
-                    codes.SYNTAX_ARGS,
-                    inner_span(ctx.source, node, offset, offset + 1),
-                    error.message,
+                    codes.SYNTAX_ARGS, inner_span(ctx.source, node, offset, offset + 1), message
                 )
                 args["_raw_params"] = text
                 return args, reads
-            args.update(parsed.as_dict())
+            args.update(parsed)
             reads += ctx.template_reads(node)
             return args, reads
         if isinstance(node, YMap):
@@ -610,28 +620,36 @@ class TaskLowering:
                 loop_reads = tuple(
                     read for item in loop.items if isinstance(item, str) for read in _reads_of(item)
                 )
+            loop_names = tuple(read.name for read in loop_reads)
             for read in jid_reads:
-                for source in self.jid_sources(read, loop, loop_reads, depth=0):
+                for source in self.jid_sources(read.name, loop, loop_names, depth=0):
                     if source.id not in waits_on:
                         waits_on.append(source.id)
         return Join(jid=jid, mode=str(mode), waits_on=tuple(waits_on), **common)
 
     def jid_sources(
-        self, read: VarRead, loop: LoopSpec | None, loop_reads: tuple[VarRead, ...], depth: int
+        self, name: str, loop: LoopSpec | None, loop_reads: tuple[str, ...], depth: int
     ) -> list[Node]:
-        """The registering nodes a jid read leads back to (through loops and set_fact aliases)."""
+        """The registering nodes a jid read (the variable ``name``) leads back to, through
+        loops and set_fact aliases."""
         if depth > 4:
             return []
-        if loop is not None and read.name == loop.loop_var:
+        if loop is not None and name == loop.loop_var:
             found: list[Node] = []
             for loop_read in loop_reads:
                 found += self.jid_sources(loop_read, None, (), depth + 1)
             return found
-        if read.name in self.registered:
-            return [self.registered[read.name]]
-        if read.name in self.aliases:
+        registered = self.registered.get(name)
+        if self.recorder is not None:
+            self.recorder.events.append(("r", name, registered.id if registered else None))
+        if registered is not None:
+            return [registered]
+        alias = self.aliases.get(name)
+        if self.recorder is not None:
+            self.recorder.events.append(("a", name, alias))
+        if alias is not None:
             found = []
-            for alias_read in self.aliases[read.name]:
+            for alias_read in alias:
                 found += self.jid_sources(alias_read, loop, loop_reads, depth + 1)
             return found
         return []
@@ -639,4 +657,4 @@ class TaskLowering:
 
 def _reads_of(text: str) -> tuple[VarRead, ...]:
     outcome = analyze_text(text, False)
-    return () if isinstance(outcome, GrammarError) else outcome
+    return outcome if isinstance(outcome, tuple) else ()

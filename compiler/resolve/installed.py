@@ -31,6 +31,8 @@ class Probe:
         self.inputs = inputs
         self._lists: dict[str, tuple[str, ...] | None] = {}
         self._texts: dict[str, str | None] = {}
+        self.read_paths: set[str] = set()
+        """Files read (not only probed): their content is an input of what they resolve."""
 
     def is_dir(self, path: str) -> bool:
         found = os.path.isdir(path)
@@ -54,6 +56,7 @@ class Probe:
         return self._lists[path] or ()
 
     def read(self, path: str) -> str | None:
+        self.read_paths.add(path)
         if path not in self._texts:
             try:
                 with open(path, "rb") as handle:

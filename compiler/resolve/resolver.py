@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playgraph.semantics import is_template
 
@@ -26,6 +26,9 @@ from ..suggest import did_you_mean
 from .installed import Collection, Probe, module_names, module_spec
 from .requirements import Requirements, read_requirements
 from .settings import ResolveSettings
+
+if TYPE_CHECKING:
+    from ..lower.fragments import Recorder
 
 __all__ = ["NATIVE_BUILTIN_ACTIONS", "Resolver"]
 
@@ -90,7 +93,10 @@ class Resolver:
         self._actions: frozenset[str] | None = None
         self._strategies: frozenset[str] | None = None
         self._found: dict[tuple[str, tuple[str, ...]], _Found] = {}
-        self._reported: set[tuple[str, str]] = set()
+        self.reported: set[tuple[str, str]] = set()
+        """(kind, name) of findings said once per compilation, said so far."""
+        self.recorder: Recorder | None = None
+        """Set while a task file's lowering is recorded for reuse (`lower.fragments`)."""
         self._requirements: dict[str, Requirements] = {}
         self._foreign: dict[str, bool] = {}
         self.play_dirs: list[str] = []
@@ -541,10 +547,11 @@ class Resolver:
 
     def _once(self, kind: str, name: str) -> bool:
         key = (kind, name)
-        if key in self._reported:
-            return False
-        self._reported.add(key)
-        return True
+        first = key not in self.reported
+        if self.recorder is not None:
+            self.recorder.events.append(("o", kind, name, first))
+        self.reported.add(key)
+        return first
 
     def _declared(self, ctx: FileContext, kind: str, name: str) -> str | None:
         """The requirements file that declares ``name`` (a role or a collection), if any."""

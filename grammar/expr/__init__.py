@@ -14,46 +14,112 @@ By section: `errors`, `limits` (the nesting bound, checked before anything recur
 
 from __future__ import annotations
 
-from .analyses import filters_used, literal_value, tests_used, variable_reads
-from .errors import ExprSyntaxError, ExprTooComplex, GrammarError, NotALiteral, caret_context
-from .jinja import (
-    JinjaRead,
-    NameSite,
-    jinja_accepts_expression,
-    jinja_environment,
-    jinja_expr_reads,
-    jinja_parse_expression,
-    locate_reads,
-    name_sites,
-)
-from .limits import MAX_EXPR_DEPTH, complexity_problem
-from .nodes import (
-    BinOp,
-    Call,
-    Compare,
-    Concat,
-    CondExpr,
-    Const,
-    DictItem,
-    DictLit,
-    Expr,
-    Filter,
-    Getattr,
-    Getitem,
-    Keyword,
-    ListLit,
-    Name,
-    Node,
-    OpaqueExpr,
-    Operand,
-    Slice,
-    Test,
-    TupleLit,
-    UnaryOp,
-    VarRead,
-)
-from .parser import build_expr_parser, parse_expression, parse_expression_lenient
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Light, and bound here: the submodule of the same name would shadow it on first use.
 from .unparse import unparse
+
+# Names load their module on first use (PEP 562): the AST nodes and errors (`nodes`,
+# `errors`) are read without the parsers, which import lark and Jinja.
+_EXPORTS: dict[str, str] = {
+    "BinOp": "nodes",
+    "Call": "nodes",
+    "Compare": "nodes",
+    "Concat": "nodes",
+    "CondExpr": "nodes",
+    "Const": "nodes",
+    "DictItem": "nodes",
+    "DictLit": "nodes",
+    "Expr": "nodes",
+    "ExprSyntaxError": "errors",
+    "ExprTooComplex": "errors",
+    "Filter": "nodes",
+    "Getattr": "nodes",
+    "Getitem": "nodes",
+    "GrammarError": "errors",
+    "JinjaRead": "jinja",
+    "Keyword": "nodes",
+    "ListLit": "nodes",
+    "MAX_EXPR_DEPTH": "limits",
+    "Name": "nodes",
+    "NameSite": "jinja",
+    "Node": "nodes",
+    "NotALiteral": "errors",
+    "OpaqueExpr": "nodes",
+    "Operand": "nodes",
+    "Slice": "nodes",
+    "Test": "nodes",
+    "TupleLit": "nodes",
+    "UnaryOp": "nodes",
+    "VarRead": "nodes",
+    "build_expr_parser": "parser",
+    "caret_context": "errors",
+    "complexity_problem": "limits",
+    "filters_used": "analyses",
+    "jinja_accepts_expression": "jinja",
+    "jinja_environment": "jinja",
+    "jinja_expr_reads": "jinja",
+    "jinja_parse_expression": "jinja",
+    "literal_value": "analyses",
+    "locate_reads": "jinja",
+    "name_sites": "jinja",
+    "parse_expression": "parser",
+    "parse_expression_lenient": "parser",
+    "tests_used": "analyses",
+    "variable_reads": "analyses",
+}
+
+if TYPE_CHECKING:
+    from .analyses import filters_used, literal_value, tests_used, variable_reads
+    from .errors import ExprSyntaxError, ExprTooComplex, GrammarError, NotALiteral, caret_context
+    from .jinja import (
+        JinjaRead,
+        NameSite,
+        jinja_accepts_expression,
+        jinja_environment,
+        jinja_expr_reads,
+        jinja_parse_expression,
+        locate_reads,
+        name_sites,
+    )
+    from .limits import MAX_EXPR_DEPTH, complexity_problem
+    from .nodes import (
+        BinOp,
+        Call,
+        Compare,
+        Concat,
+        CondExpr,
+        Const,
+        DictItem,
+        DictLit,
+        Expr,
+        Filter,
+        Getattr,
+        Getitem,
+        Keyword,
+        ListLit,
+        Name,
+        Node,
+        OpaqueExpr,
+        Operand,
+        Slice,
+        Test,
+        TupleLit,
+        UnaryOp,
+        VarRead,
+    )
+    from .parser import build_expr_parser, parse_expression, parse_expression_lenient
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "MAX_EXPR_DEPTH",

@@ -20,6 +20,13 @@ written to disk.
 text it printed and its exit code) for a given command line, valid while every
 compiled input, the lint configuration it found (or the places it looked) and
 playgraph's own code are unchanged — so a re-run does not even import the linter.
+
+Below the whole result, two caches make a compilation after an edit cost about what
+changed: each task file's lowering (``fragments/``, see `_Fragments` and
+`playgraph.compiler.lower.fragments`), and what the parsers said of each template and
+free-form argument text (``texts/``, `playgraph.compiler.context.remember`), so that
+unchanged texts need neither lark nor Jinja.  A result assembled from stored task
+files is not stored whole again: assembling it costs less than storing it.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from playgraph import __version__
-from playgraph.compiler.result import Compiled, CompileOptions, fingerprint
+from playgraph.compiler.result import Compiled, CompileOptions, Fragment, fingerprint
 from playgraph.grammar.loading import Codec, cache_root, read_private, write_private
 
 _KEEP = 64
@@ -173,30 +180,124 @@ def compile_cached(path: str, options: CompileOptions, *, use_cache: bool = True
             return cached
     except _UNUSABLE:
         pass
-    compiled = _compile(path, options)
-    _store(entry, compiled, compiled.inputs)
+    fragments = _Fragments(entry.name)
+    load_texts()
+    compiled = _compile(path, options, fragments)
+    save_texts()
+    if not fragments.reused:
+        # Assembled from stored task files, a result costs less to assemble again than
+        # to store whole (a large project's graph is megabytes of JSON).
+        _store(entry, compiled, compiled.inputs)
     return compiled
 
 
-def _compile(path: str, options: CompileOptions) -> Compiled:
+def _compile(path: str, options: CompileOptions, fragments: _Fragments | None = None) -> Compiled:
     from playgraph.compiler.lower import compile_playbook  # the parsers: only on a miss
 
-    return compile_playbook(path, options)
+    return compile_playbook(path, options, fragments=fragments)
 
 
-def _store(entry: Path, value: object, inputs: Mapping[str, str]) -> None:
+def _store(
+    entry: Path, value: object, inputs: Mapping[str, str], *, keep: int | None = _KEEP
+) -> bool:
+    """Write ``entry``; ``keep``: how many of its folder's entries survive (None: no pruning)."""
     try:
         data = _codec().dumps(dict(inputs)) + b"\n" + _codec().dumps(value)
     except (TypeError, ValueError):
-        return  # a value the format does not carry: compile again next time
+        return False  # a value the format does not carry: compile again next time
     if not write_private(str(entry), data):
-        return  # a read-only or untrusted cache directory: compile every time
+        return False  # a read-only or untrusted cache directory: compile every time
+    if keep is not None:
+        _prune(entry.parent, keep)
+    return True
+
+
+def _prune(folder: Path, keep: int) -> None:
     try:
-        entries = sorted(entry.parent.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime)
-        for stale in entries[:-_KEEP]:
+        entries = sorted(folder.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime)
+        for stale in entries[:-keep]:
             stale.unlink(missing_ok=True)
     except OSError:
         pass
+
+
+# --------------------------------------------------------------------------- texts
+
+
+def _texts_entry() -> Path:
+    return cache_dir("texts") / f"{_code_fingerprint()[:32]}{_SUFFIX}"
+
+
+@functools.cache
+def load_texts() -> None:
+    """What the parsers said of texts in earlier runs (`compiler.context.remember`)."""
+    from playgraph.compiler import context
+
+    with contextlib.suppress(*_UNUSABLE):
+        context.remember(_load(_texts_entry()))
+
+
+def save_texts() -> None:
+    from playgraph.compiler import context
+
+    entries = context.learned()
+    if entries is not None:
+        _store(_texts_entry(), entries, {}, keep=8)
+
+
+# --------------------------------------------------------------------------- task files
+
+_KEEP_FRAGMENTS = 8192
+"""Task files' lowerings kept (one per file and scope; a large project has thousands)."""
+
+
+class _Fragments:
+    """`FragmentStore` on disk: after an edit, the task files that did not change are not
+    lowered again (`playgraph.compiler.lower.fragments`).
+
+    Each lowered task file is an entry of ``fragments/`` named by its key (its text, scope
+    and the options); they are trusted only while what the last compilation of the same
+    playbook saw of the file system besides its sources (``fragment-env/``, validated
+    like a compiled entry) is unchanged.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.folder = cache_dir("fragments")
+        self.env_entry = cache_dir("fragment-env") / name
+        self.env: Mapping[str, str] = {}
+        self.valid = False
+        self.new: dict[str, Fragment] = {}
+        self.reused = 0
+        try:
+            env = _load(self.env_entry)
+        except _UNUSABLE:
+            env = None
+        if isinstance(env, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+        ):
+            self.env, self.valid = env, True
+
+    def get(self, key: str) -> Fragment | None:
+        if not self.valid:
+            return None
+        try:
+            value = _load(self.folder / f"{key}{_SUFFIX}")
+        except _UNUSABLE:
+            return None
+        if isinstance(value, Fragment):
+            self.reused += 1
+            return value
+        return None
+
+    def put(self, key: str, fragment: Fragment) -> None:
+        self.new[key] = fragment
+
+    def close(self, env: Mapping[str, str]) -> None:
+        for key, fragment in self.new.items():
+            _store(self.folder / f"{key}{_SUFFIX}", fragment, {}, keep=None)
+        if self.new:
+            _prune(self.folder, _KEEP_FRAGMENTS)
+        _store(self.env_entry, dict(env), env)
 
 
 # --------------------------------------------------------------------------- check reports

@@ -138,6 +138,8 @@ def build_report(args: argparse.Namespace, fmt: str, options: CompileOptions) ->
         sources.update(compiled.sources)
         inputs.update(compiled.inputs)
     findings = apply_suppressions(diagnostics, sources, config)
+    if not args.no_cache and cache.enabled():
+        cache.save_texts()  # what the linter parsed too
     out: list[str] = []
     if fmt == "github" and args.format is None:
         out.append(report.format_pep8(findings))
