@@ -11,7 +11,7 @@ then joins its job (the playbook of `fanout_vs_ansible.py`).  Per size N:
 * controller CPU (user + system of the command and what it waited for, from
   ``wait4``), also per host, and per host above the fixed cost of a 1-host run;
 * supervisor CPU (the daemon and the job wrappers it reaped, from ``/proc``),
-  and the keeper's;
+  also per job, and the keeper's;
 * the controller's peak RSS (``wait4``) and peak open fds (sampled every 0.1 s).
 
 ansible-core runs the same playbook side by side for the sizes in
@@ -23,8 +23,9 @@ controller CPU per host constant (±30%) from 100 to 10,000; RSS under 200 MB at
 
     python bench/scale_fanout.py [--hosts 100 1000 5000 10000] [--forks 50]
                                  [--ansible-hosts 100] [--ansible-venv .oracle/venv]
+                                 [--out FILE]
 
-Writes bench/results/scale-<date>.json.
+Writes bench/results/scale-<date>.json (or FILE).
 """
 
 from __future__ import annotations
@@ -243,6 +244,9 @@ def main() -> None:
         help="sizes ansible-core runs too (none: skip it)",
     )
     parser.add_argument("--ansible-venv", type=Path, default=DEFAULT_ORACLE)
+    parser.add_argument(
+        "--out", type=Path, help="result file (default bench/results/scale-<date>.json)"
+    )
     args = parser.parse_args()
     fd_limit = raise_fd_limit(max(args.hosts) * 4 + 1024)
 
@@ -269,6 +273,7 @@ def main() -> None:
                 "controller_cpu_ms_per_host": ours["cpu"] / hosts * 1000,
                 "controller_marginal_cpu_ms_per_host": (ours["cpu"] - fixed["cpu"]) / hosts * 1000,
                 "supervisor_cpu_ms_per_job": ours["supervisor_cpu"] / hosts * 1000,
+                "job_wrappers_cpu_ms_per_job": ours["job_wrappers_cpu"] / hosts * 1000,
             }
             if ours["exit_code"] != 0:
                 print(f"  playgraph exited {ours['exit_code']}: {ours['stderr_tail']}", flush=True)
@@ -316,10 +321,10 @@ def main() -> None:
             else None,
         },
     }
-    out = ROOT / "bench" / "results" / f"scale-{time.strftime('%Y-%m-%d')}.json"
+    out = args.out or ROOT / "bench" / "results" / f"scale-{time.strftime('%Y-%m-%d')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

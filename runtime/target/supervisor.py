@@ -108,7 +108,8 @@ Layout under DIR (mode 0700)::
     DIR/.playgraph/<jid>.json    sidecar: pid, pgid, start, limit, deadline, module,
                                  cmd, state (running/finished/timeout/killed/lost),
                                  run_id, host, task (who started it), watchdog
-                                 (the keeper's pid when the job started)
+                                 (the keeper's pid when the job started), stdin
+                                 (whether it has a .in file)
     DIR/.playgraph/<jid>.out/.err/.in   the job's stdout/stderr/stdin while it runs
     DIR/.playgraph/<jid>.rc      the command's exit status, written by the job's wrapper
     DIR/.playgraph/<jid>.final   the claimed final record (same file as DIR/<jid>)
@@ -181,6 +182,10 @@ MTIME_SLACK = 0.05
 as complete (filesystem timestamps are coarser than the clock)."""
 WHICH_TTL = 1.0
 """Seconds a program lookup is remembered (a burst of starts pays for one)."""
+FINISHERS = 4
+"""Final-record writers at most at once (worker threads)."""
+FINISH_BATCH = 16
+"""Jobs a finisher takes per hand-off to its thread."""
 KEEPER_RECHECK = 0.5
 """Seconds `ensure_keeper` trusts the keeper pid it read (the lock is probed at every start)."""
 """While jobs run, how often the supervisor looks whether the disk is full."""
@@ -376,12 +381,16 @@ def write_json_atomic(path: str, data: Any) -> None:
     Raises `StorageError` (naming the file and e.g. ENOSPC); the tmp file is removed.
     """
     tmp = tmp_name(path)
-    text = json.dumps(data)
+    raw = json.dumps(data).encode()
     try:
+        # Plain fd calls: a burst of starts writes thousands of these, and a file
+        # object (buffer, text layer) costs more than the write itself.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
+            try:
+                _write_all(fd, raw)
+            finally:
+                os.close(fd)
             os.rename(tmp, path)
         except BaseException:
             _unlink(tmp)
@@ -447,9 +456,9 @@ def _json_kind(value: Any) -> str:
     return "number"
 
 
-def _create(path: str) -> IO[bytes]:
-    """A new private file, truncated."""
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+def _create(path: str) -> int:
+    """A new private file, truncated: its fd (the caller closes it)."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 
 
 def read_json(path: str) -> Any:
@@ -573,8 +582,16 @@ def exit_code(status: int) -> int:
     return -1
 
 
+def _fileno(f: IO[bytes] | int) -> int:
+    return f if isinstance(f, int) else f.fileno()
+
+
 def spawn(
-    argv: list[str], env: dict[str, str], stdin: IO[bytes], stdout: IO[bytes], stderr: IO[bytes]
+    argv: list[str],
+    env: dict[str, str],
+    stdin: IO[bytes] | int,
+    stdout: IO[bytes] | int,
+    stderr: IO[bytes] | int,
 ) -> tuple[int, subprocess.Popen[bytes] | None]:
     """Start ``argv`` as the leader of a new session and process group.
 
@@ -590,9 +607,9 @@ def spawn(
                 argv,
                 env,
                 file_actions=[
-                    (os.POSIX_SPAWN_DUP2, stdin.fileno(), 0),
-                    (os.POSIX_SPAWN_DUP2, stdout.fileno(), 1),
-                    (os.POSIX_SPAWN_DUP2, stderr.fileno(), 2),
+                    (os.POSIX_SPAWN_DUP2, _fileno(stdin), 0),
+                    (os.POSIX_SPAWN_DUP2, _fileno(stdout), 1),
+                    (os.POSIX_SPAWN_DUP2, _fileno(stderr), 2),
                 ],
                 setsid=True,  # its own process group: killpg reaches all of it
                 setsigdef=_DEFAULT_SIGNALS,
@@ -742,20 +759,21 @@ def record_state(record: dict[str, Any]) -> str:
     return FINISHED
 
 
-def publish(root: str, jid: str) -> None:
-    """Make the claimed record (``<jid>.final``) the status file: link + rename."""
+def publish(root: str, jid: str, *, fresh: bool = False) -> None:
+    """Make the claimed record (``<jid>.final``) the status file: link + rename.
+    ``fresh``: the caller has just made the claim, so it cannot be published yet."""
     claim, status = claim_path(root, jid), os.path.join(root, jid)
-    with contextlib.suppress(OSError):
-        if os.stat(claim).st_ino == os.stat(status).st_ino:
-            return  # published already (rename of a file onto itself is a no-op)
+    if not fresh:
+        with contextlib.suppress(OSError):
+            if os.stat(claim).st_ino == os.stat(status).st_ino:
+                return  # published already (rename of a file onto itself is a no-op)
     tmp = tmp_name(status)
     try:
         os.link(claim, tmp)
         os.rename(tmp, status)
     except OSError as exc:
-        raise StorageError(status, exc) from exc
-    finally:
         _unlink(tmp)
+        raise StorageError(status, exc) from exc
 
 
 def claimed(root: str, jid: str) -> dict[str, Any] | None:
@@ -776,12 +794,17 @@ def claimed(root: str, jid: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else {}
 
 
-def claim_and_publish(root: str, jid: str, record: dict[str, Any]) -> dict[str, Any]:
+def claim_and_publish(
+    root: str, jid: str, record: dict[str, Any], *, looked: bool = False
+) -> dict[str, Any]:
     """Write ``record`` as the job's final record unless another finisher has: the
-    record in force.  `StorageError` when ours cannot be written (e.g. ENOSPC)."""
-    existing = claimed(root, jid)
-    if existing is not None:
-        return existing
+    record in force.  `StorageError` when ours cannot be written (e.g. ENOSPC).
+    ``looked``: the caller has just found no claim (the link below decides anyway;
+    looking first only spares writing a record that would lose)."""
+    if not looked:
+        existing = claimed(root, jid)
+        if existing is not None:
+            return existing
     claim = claim_path(root, jid)
     tmp = tmp_name(claim)
     try:
@@ -793,13 +816,20 @@ def claim_and_publish(root: str, jid: str, record: dict[str, Any]) -> dict[str, 
         try:
             os.link(tmp, claim)  # the claim: fails if another finisher was first
         except FileExistsError:
+            _unlink(tmp)
             return claimed(root, jid) or record
     except OSError as exc:
+        _unlink(tmp)
         raise StorageError(claim, exc) from exc
-    finally:
+    try:
+        # The tmp name is a third link to the claimed record: renamed over the
+        # status file it publishes the claim, with no link + unlink of its own.
+        os.rename(tmp, os.path.join(root, jid))
+        return record
+    except OSError:
         _unlink(tmp)
     try:
-        publish(root, jid)
+        publish(root, jid, fresh=True)
     except StorageError:
         # The claim is ours and whole; only the status file's new name did not fit.
         write_json_in_place(os.path.join(root, jid), record)
@@ -807,13 +837,19 @@ def claim_and_publish(root: str, jid: str, record: dict[str, Any]) -> dict[str, 
 
 
 def settle(
-    root: str, jid: str, record: dict[str, Any], rc: int | None, log: Callable[[str], None]
+    root: str,
+    jid: str,
+    record: dict[str, Any],
+    rc: int | None,
+    log: Callable[[str], None],
+    *,
+    looked: bool = False,
 ) -> dict[str, Any]:
     """`claim_and_publish`, whatever the disk says: the full record; else again once
     the job's scratch files are gone; else a short failure; else that failure in
     the running record's place, so the job never stays "running" with no cause given."""
     try:
-        return claim_and_publish(root, jid, record)
+        return claim_and_publish(root, jid, record, looked=looked)
     except StorageError as exc:
         first = exc
     log(f"writing the record of {jid} failed: {first}")
@@ -940,7 +976,7 @@ def finish_job(
     end = time.time()
     if record is None:
         mine, rc, end = decide_record(root, meta, terminating, full_seen, ended_at)
-        record = settle(root, jid, mine, rc, log)
+        record = settle(root, jid, mine, rc, log, looked=True)
         if record is not mine:
             rc = None
     if rc is None and isinstance(record.get("rc"), int):
@@ -950,7 +986,10 @@ def finish_job(
         write_json_atomic(os.path.join(private_dir(root), jid + ".json"), meta)
     except StorageError as exc:
         log(f"could not update the sidecar of {jid}: {exc}")
-    for ext in (".out", ".err", ".rc", ".in"):
+    # ``stdin`` False: the job had no input file (older sidecars do not say).
+    for ext in (
+        (".out", ".err", ".rc", ".in") if meta.get("stdin", True) else (".out", ".err", ".rc")
+    ):
         _unlink(os.path.join(private_dir(root), jid + ext))
     return record
 
@@ -1044,6 +1083,10 @@ class Supervisor:
         """`which` answers: (program, PATH) -> (path, when looked up)."""
         self.keeper_seen = -math.inf
         """When `ensure_keeper` last read the keeper's pid."""
+        self.devnull: int | None = None
+        self.to_finish: list[Job] = []
+        """Jobs that ended, waiting for a finisher to write their final records."""
+        self.finishers = 0
 
     # ----------------------------------------------------------------- paths
 
@@ -1152,27 +1195,44 @@ class Supervisor:
         job.exited = True
         if job.deadline_handle is not None:
             job.deadline_handle.cancel()
-        self.loop.create_task(self.finalize(job))
+        self.to_finish.append(job)
+        if self.finishers < FINISHERS:
+            self.finishers += 1
+            self.loop.create_task(self.finalize())
 
-    async def finalize(self, job: Job) -> None:
+    async def finalize(self) -> None:
         # Reading output and writing the record touch the disk; a thread keeps the
         # loop (and other jobs' exact deadlines) free while a big output is read.
+        # Jobs that end together go to the thread in small batches: one hand-off per
+        # batch instead of one per job, and several finishers so that one big
+        # output does not hold up every other record.
         try:
-            await self.loop.run_in_executor(None, self.write_final, job)
-        except Exception:
-            self.log(f"finalizing {job.jid} failed:\n{traceback.format_exc()}")
+            while self.to_finish:
+                batch = self.to_finish[:FINISH_BATCH]
+                del self.to_finish[:FINISH_BATCH]
+                try:
+                    await self.loop.run_in_executor(None, self.write_finals, batch)
+                except Exception:
+                    self.log(f"finalizing {len(batch)} job(s) failed:\n{traceback.format_exc()}")
+                finally:
+                    for job in batch:
+                        self.jobs.pop(job.jid, None)
+                        self.adopted.pop(job.jid, None)
+                        for fut in job.waiters:
+                            if not fut.done():
+                                fut.set_result(None)
+                    self.touch()
         finally:
-            self.jobs.pop(job.jid, None)
-            self.adopted.pop(job.jid, None)
-            for fut in job.waiters:
-                if not fut.done():
-                    fut.set_result(None)
-            self.touch()
+            self.finishers -= 1
 
-    def write_final(self, job: Job) -> None:
-        """Write the job's final record (or keep the one the keeper or a predecessor
+    def write_finals(self, batch: list[Job]) -> None:
+        """Write each job's final record (or keep the one the keeper or a predecessor
         claimed first).  Runs in a worker thread."""
-        finish_job(self.root, job.meta, job.terminating, self.full_seen, self.log)
+        for job in batch:
+            try:
+                finish_job(self.root, job.meta, job.terminating, self.full_seen, self.log)
+            except Exception:
+                self.log(f"finalizing {job.jid} failed:\n{traceback.format_exc()}")
 
     def watch_disk(self) -> None:
         """While jobs run, note when the disk is full: a job that ran then may have
@@ -1482,6 +1542,7 @@ class Supervisor:
             "task": task,
             "no_log": spec.get("no_log") is True,
             "watchdog": None,
+            "stdin": spec.get("stdin_b64") is not None,
         }
         sidecar = self.scratch(jid, ".json")
         # The records come before the process: if we are killed from here on, a
@@ -1495,17 +1556,22 @@ class Supervisor:
             _unlink(sidecar)
             _unlink(self.status_path(jid))
             raise
-        files = contextlib.ExitStack()
+        fds: list[int] = []  # ours to close once the child has its copies
         try:
             stdin_b64 = spec.get("stdin_b64")
-            stdin_path = os.devnull
-            if stdin_b64 is not None:
-                stdin_path = self.scratch(jid, ".in")
-                with _create(stdin_path) as f:
-                    f.write(base64.b64decode(stdin_b64))
-            stdin = files.enter_context(open(stdin_path, "rb"))  # noqa: SIM115 - ExitStack closes
-            stdout = files.enter_context(_create(self.scratch(jid, ".out")))
-            stderr = files.enter_context(_create(self.scratch(jid, ".err")))
+            if stdin_b64 is None:
+                stdin = self.null_fd()
+            else:
+                stdin = os.open(
+                    self.scratch(jid, ".in"), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600
+                )
+                fds.append(stdin)
+                _write_all(stdin, base64.b64decode(stdin_b64))
+                os.lseek(stdin, 0, os.SEEK_SET)
+            stdout = _create(self.scratch(jid, ".out"))
+            fds.append(stdout)
+            stderr = _create(self.scratch(jid, ".err"))
+            fds.append(stderr)
             if not os.path.isdir(cwd):
                 raise _StartFailed(f"Unable to change directory before execution: {cwd}")
             if program is None or (program and not os.path.exists(os.path.join(cwd, program))):
@@ -1558,7 +1624,8 @@ class Supervisor:
                 raise error from exc
             raise
         finally:
-            files.close()  # the child has its copies
+            for fd in fds:
+                os.close(fd)
 
         meta.update(pid=pid, pgid=pid, start=start, deadline=start + limit)
         job = Job(meta)
@@ -1578,6 +1645,12 @@ class Supervisor:
             self.watch_disk()
         self.touch()
         return self.start_answer(job)
+
+    def null_fd(self) -> int:
+        """/dev/null for the jobs' stdin, opened once (an open per job costs a syscall)."""
+        if self.devnull is None:
+            self.devnull = os.open(os.devnull, os.O_RDONLY)
+        return self.devnull
 
     def which(self, name: str, path: str) -> str | None:
         """`shutil.which`, remembered for `WHICH_TTL` seconds: a fan-out starts the
@@ -1781,6 +1854,11 @@ class Supervisor:
                 if isinstance(meta, dict) and isinstance(meta.get("jid"), str):
                     jobs[meta["jid"]] = meta
         for jid, job in self.jobs.items():
+            disk = jobs.get(jid)
+            if disk is not None and disk.get("state") != RUNNING:
+                # Another finisher (the keeper, while we were stopped) has recorded
+                # its end, which is final; our copy is behind until we finish it too.
+                continue
             jobs[jid] = dict(job.meta)
         for name in os.listdir(self.root):
             if name in jobs or name.startswith(".") or name.endswith(".tmp"):
