@@ -29,15 +29,16 @@ import contextlib
 import itertools
 import json
 import struct
+import sys
 import time
 import weakref
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .. import connection as _connection
 from ..connection.base import CommandResult, Stream, TargetUnreachable
 from ..connection.local import LocalConnection
-from ..connection.ssh import SSHConnection
 from ..modules.base import TaskContext
 
 HELLO_TIMEOUT = 15.0
@@ -196,7 +197,10 @@ _SERVERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, _S
 def _key(ctx: TaskContext) -> Hashable | None:
     """Which server a call may use; None: none (the per-call path)."""
     conn = ctx.conn
-    if isinstance(conn, SSHConnection):
+    # Never imported from here: asyncssh costs ~0.2 s, and a run with no SSH host
+    # never loads it; an SSH connection exists only once its module is loaded.
+    ssh = sys.modules.get(f"{_connection.__name__}.ssh")
+    if ssh is not None and isinstance(conn, ssh.SSHConnection):
         return ("ssh", conn.options.link_key, ctx.python)
     if isinstance(conn, LocalConnection):
         return ("local", ctx.python)
