@@ -214,6 +214,7 @@ class RunContext:
         self._batch: list[str] = []
         self._views: _PlayViews | None = None
         self._playbook_dir = os.path.abspath(options.playbook_dir)
+        self._playbook_dirs = (options.playbook_dir,)
         self.config = _config.current()
         """The configuration (ansible.cfg, ``ANSIBLE_*``), read once per run: reading
         it scans the environment, too slow to repeat for every host and task."""
@@ -313,7 +314,7 @@ class RunContext:
         layers: list[Mapping[str, Any]] = []
         if node is not None:
             layers.append(node.defaults)
-        layers.append(self.inventory.host_vars(host, playbook_dirs=(self.options.playbook_dir,)))
+        layers.append(self.inventory.shared_host_vars(host, playbook_dirs=self._playbook_dirs))
         # Gathered facts sit just above the inventory, as in ansible-core: play vars
         # and set_fact (even of ``ansible_facts`` itself) override them.
         layers.append({"ansible_facts": state.gathered})

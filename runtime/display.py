@@ -78,9 +78,11 @@ class Display:
         self._current: str | None = None
         self._launched: dict[tuple[str, str], str] = {}
         self._handlers: set[str] = set()
+        self._meta: dict[str, bool] = {}
+        """Node id -> whether it is a ``meta`` task (asked for every host's every event)."""
 
     def __call__(self, event: Event) -> None:
-        handler = getattr(self, f"_on_{event.kind.value}", None)
+        handler = getattr(self, _HANDLER_NAMES[event.kind], None)
         if handler is not None:
             handler(event)
 
@@ -114,8 +116,14 @@ class Display:
         self.write(_banner(title))
 
     def _is_meta(self, node_id: str | None) -> bool:
-        node = self.nodes.get(node_id or "")
-        return node is not None and builtin_name(node.action) == "meta"
+        key = node_id or ""
+        meta = self._meta.get(key)
+        if meta is None:
+            node = self.nodes.get(key)
+            meta = node is not None and builtin_name(node.action) == "meta"
+            if node is not None:  # an include's nodes are indexed as they run
+                self._meta[key] = meta
+        return meta
 
     def _on_handlers_flushing(self, event: Event) -> None:
         # Each flush runs its handlers anew: each gets its banner again.
@@ -228,7 +236,10 @@ class Display:
                 return
             status = "changed" if is_changed(result) else "ok"
             verbose = result.get("_ansible_verbose_always") or self.verbosity > 0
-            self.write(f"{status}: [{host}]{suffix}" + (f" => {_dump(result, self.verbosity)}" if verbose else ""))
+            self.write(
+                f"{status}: [{host}]{suffix}"
+                + (f" => {_dump(result, self.verbosity)}" if verbose else "")
+            )
 
     def _on_run_finished(self, event: Event) -> None:
         if self.stats is None or self.problems_only:
@@ -240,6 +251,10 @@ class Display:
                 f"{host:<26}: ok={s.ok:<4} changed={s.changed:<4} unreachable={s.unreachable:<4} "
                 f"failed={s.failures:<4} skipped={s.skipped:<4} rescued={s.rescued:<4} ignored={s.ignored:<4}"
             )
+
+
+_HANDLER_NAMES: dict[EventKind, str] = {kind: f"_on_{kind.value}" for kind in EventKind}
+"""`Display`'s method for each kind of event (named once, not per event)."""
 
 
 def _is_problem(result: Mapping[str, Any]) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 from collections.abc import Mapping
@@ -41,7 +42,7 @@ from .jobs import RUN_ID, JobError, SupervisorTimeout, new_jid, running_record, 
 from .jobspec import Become
 from .modules import ModuleFailure, TaskContext, get_module, module_names
 from .results import Result, is_failed, is_skipped, loop_aggregate, normalize, skipped
-from .templating import OMIT, TemplateError, mark_unsafe
+from .templating import OMIT, TemplateError
 from .tracing import EventKind
 
 _TIMEOUT_MESSAGE = "async task did not complete within the requested time - {limit}s"
@@ -122,6 +123,10 @@ class Executor:
         # A join's job record the supervisor answered the wait between attempts
         # with (node id, host, jid): the next attempt needs no request of its own.
         self._pushed: dict[tuple[str, str, str], dict[str, Any]] = {}
+        # Where each job of this run was launched (jid -> launch node id, host, and the
+        # connection, async dir and become it used): its join reads it there without
+        # resolving the launch's variables and connection settings again.
+        self._launched: dict[str, tuple[str, str, Connection, str, Become | None]] = {}
 
     # ------------------------------------------------------------------ entry point
 
@@ -145,7 +150,8 @@ class Executor:
             # ansible-core's failing async_wrapper fails only its task.
             result = _failure(f"async job: {error}", node.span)
         if node.register and not result.get("unreachable"):
-            state.registered[node.register] = mark_unsafe(_registered(result))
+            # A DataDict: it marks the value unsafe (copying it) as it stores it.
+            state.registered[node.register] = _registered(result)
         facts.store_result(run, host, node.action, result)
         if is_failed(result) and self._ignore_errors(node, host):
             result["_playgraph_ignored"] = True
@@ -342,7 +348,7 @@ class Executor:
         jid = str(args.get("jid", "")) if isinstance(args, Mapping) else ""
         if not jid or (isinstance(args, Mapping) and args.get("mode", "status") != "status"):
             return None
-        _, async_dir, _ = self._join_target(node, host, variables)
+        _, async_dir, _ = self._join_target(node, host, variables, jid)
         record = status_record(
             jid, {"started": True, "finished": False}, os.path.join(async_dir, jid)
         )
@@ -377,9 +383,7 @@ class Executor:
             and not result.get("finished")
             and delay > 0
         ):
-            conn, async_dir, become = self._join_target(
-                node, host, self.run.templar.lazy(self.run.host_layers(host, node))
-            )
+            conn, async_dir, become = self._join_target(node, host, None, jid)
             loop = asyncio.get_running_loop()
             until = loop.time() + delay
             # The wait is only an early wake-up: bounded by the delay, whatever the
@@ -558,6 +562,8 @@ class Executor:
                 # ansible-core forces ``changed`` on every async launch response, also one
                 # that failed (the wrapper could not create its dir...), polled or not.
                 return {"failed": True, "changed": True, "msg": f"async job: {error}"}
+        if poll <= 0:
+            self._launched[jid] = (node.id, host, ctx.conn, ctx.async_dir, ctx.become)
         run.emit(EventKind.LAUNCHED, node.id, host, jid=jid, limit=limit, poll=poll)
         if poll <= 0:
             return dict(launch)
@@ -627,10 +633,17 @@ class Executor:
         return _module_result(dict(status))
 
     def _join_target(
-        self, node: Node, host: str, variables: Any
+        self, node: Node, host: str, variables: Any | None, jid: str
     ) -> tuple[Connection, str, Become | None]:
-        """Where a join reads its job: the launch's host, user and async dir (it inherits them)."""
+        """Where a join reads its job: the launch's host, user and async dir (it inherits them).
+
+        ``variables`` None: the node's own, read only if needed."""
         launch = self._launch_node(node)
+        known = self._launched.get(jid)
+        if known is not None and launch is not None and known[:2] == (launch.id, host):
+            return known[2:]
+        if variables is None:
+            variables = self.run.templar.lazy(self.run.host_layers(host, node))
         context_node = launch if launch is not None else node
         launch_vars = variables
         if launch is not None:
@@ -693,7 +706,7 @@ class Executor:
                     "msg": f"value of mode must be one of: status, cleanup, got: {mode}",
                 }
             )
-        conn, async_dir, become = self._join_target(node, host, variables)
+        conn, async_dir, become = self._join_target(node, host, variables, jid)
         await conn.connect()
         pushed = self._pushed.pop((node.id, host, jid), None)
         if pushed is not None:
@@ -717,6 +730,8 @@ class Executor:
             }
         if not status.get("finished"):
             self.run.emit(EventKind.NODE_POLLED, node.id, host, jid=jid, status=dict(status))
+        else:
+            self._launched.pop(jid, None)  # a later join of it finds it the long way
         # The job's record comes back through async_status, a module: its failure too
         # carries ``exception`` (from the job's module, or the action layer's).
         return _module_result(dict(status))
@@ -783,7 +798,13 @@ def _loop_info(items: list[Any], index: int) -> dict[str, Any]:
 
 def _role_dir(node: Node) -> str | None:
     """The role a task comes from (``<role>/tasks/*.yml``, ``<role>/handlers/*.yml``)."""
-    folder = os.path.dirname(os.path.abspath(node.span.file))
+    return _role_dir_of(node.span.file)
+
+
+@functools.lru_cache(maxsize=1024)
+def _role_dir_of(file: str) -> str | None:
+    # Cached: every task's every attempt on every host asks it.
+    folder = os.path.dirname(os.path.abspath(file))
     if os.path.basename(folder) in ("tasks", "handlers"):
         return os.path.dirname(folder)
     return None

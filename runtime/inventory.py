@@ -627,7 +627,7 @@ class _Derived:
 
     __slots__ = (
         "ancestors", "depth", "group_hosts", "group_order", "groups", "groups_dict",
-        "host_groups", "hosts",
+        "host_groups", "host_magic", "host_vars", "hosts",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -639,6 +639,9 @@ class _Derived:
         self.hosts: Mapping[str, Host] | None = None
         self.groups: Mapping[str, Group] | None = None
         self.groups_dict: dict[str, list[str]] | None = None
+        self.host_vars: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
+        """(host, playbook dirs) -> its merged variables (`Inventory.shared_host_vars`)."""
+        self.host_magic: dict[str, dict[str, Any]] = {}
 
 
 class Inventory:
@@ -694,6 +697,21 @@ class Inventory:
         also apply (the playbook's directory).  Magic variables are not included
         (see `magic_vars`).  The result is a fresh deep copy.
         """
+        return copy.deepcopy(self.shared_host_vars(name, playbook_dirs=playbook_dirs))
+
+    def shared_host_vars(self, name: str, *, playbook_dirs: Sequence[str] = ()) -> dict[str, Any]:
+        """`host_vars`, computed once per inventory change and shared, not copied: a
+        run reads every host's variables for every task.  Callers must not change
+        it (templates cannot: the Jinja sandbox is immutable; the run's variable
+        stores copy what they keep)."""
+        view = self._view()
+        key = (name, tuple(playbook_dirs))
+        cached = view.host_vars.get(key)
+        if cached is None:
+            cached = view.host_vars[key] = self._merged_host_vars(name, key[1])
+        return cached
+
+    def _merged_host_vars(self, name: str, playbook_dirs: tuple[str, ...]) -> dict[str, Any]:
         state = self._host_state(name)
         if state is None:
             raise KeyError(name)
@@ -710,11 +728,20 @@ class Inventory:
         result.update(state.vars)
         for dirs in (self.vars_dirs, tuple(playbook_dirs)):
             result.update(self._file_vars(dirs, "host_vars", [state.name]))
-        return copy.deepcopy(result)
+        return result
 
     def magic_vars(self, name: str) -> dict[str, Any]:
         """``inventory_hostname``, ``inventory_hostname_short``, ``group_names``,
-        ``inventory_file`` and ``inventory_dir`` for a host."""
+        ``inventory_file`` and ``inventory_dir`` for a host.
+
+        Computed once per inventory change and shared: callers must not change it."""
+        view = self._view()
+        cached = view.host_magic.get(name)
+        if cached is None:
+            cached = view.host_magic[name] = self._magic_vars(name)
+        return cached
+
+    def _magic_vars(self, name: str) -> dict[str, Any]:
         state = self._host_state(name)
         if state is None:
             raise KeyError(name)
@@ -928,6 +955,7 @@ class Inventory:
         for key, value in (vars or {}).items():
             if key not in state.vars or state.vars[key] != value:
                 state.vars[key] = value
+                self._derived = None  # its merged variables
                 changed = True
         for group in groups:
             if group not in self._groups:
@@ -1012,7 +1040,9 @@ class Inventory:
             if port:
                 state.vars["ansible_port"] = port
         self._join(group, name)
-        state.vars.update(variables)
+        if variables:
+            state.vars.update(variables)
+            self._derived = None  # its merged variables
 
     def _join(self, group: str, host: str) -> None:
         members = self._groups[group].hosts
@@ -1049,6 +1079,7 @@ class Inventory:
             self._groups[group].priority = int(value)
         else:
             self._groups[group].vars[key] = value
+            self._derived = None  # its hosts' merged variables
 
     def _ancestors(self, group: str) -> frozenset[str]:
         # Cached with the other derived views: every change to the graph drops them.

@@ -35,6 +35,10 @@ def is_failed(result: Mapping[str, Any]) -> bool:
     """Failed as ansible-core's TaskResult.is_failed sees it: ``failed_when_result`` (of the
     result or of any loop item) wins over ``failed``."""
     items = result.get("results")
+    if not isinstance(items, list):  # no loop: the common case, asked several times per result
+        if "failed_when_result" in result:
+            return bool(result["failed_when_result"])
+        return bool(result.get("failed"))
     overridden = "failed_when_result" in result or (
         isinstance(items, list)
         and any(isinstance(item, Mapping) and "failed_when_result" in item for item in items)
@@ -289,6 +293,10 @@ class RunDocument:
             self.plays[-1].end = utc_stamp()
         for record in self._tasks.values():
             record.end = record.end or utc_stamp()
+
+    def current_task(self, key: str) -> TaskRecord | None:
+        """The record of ``key`` in the current play, if it has one yet (see `task`)."""
+        return self._tasks.get(key)
 
     def task(self, key: str, name: str, path: str) -> TaskRecord:
         """The record of a task in the current play (one per node; loops share it)."""

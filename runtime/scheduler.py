@@ -525,23 +525,21 @@ class Scheduler:
     def _account(self, host: str, node: Node | _Gather, result: Result) -> None:
         run = self.run
         ignore = self._ignored(result)
-        if isinstance(node, Node) and builtin_name(node.action) == "meta":
+        short = builtin_name(node.action) if isinstance(node, Node) else None
+        if short == "meta":
             # ansible-core sends no result callback for a meta task (unless skipped,
             # and then only to the display) and counts none in the recap.
             return
         stats = run.document.host_stats(host)
         count(stats, result, ignore_errors=ignore)
         items = result.get("results")
-        if (
-            isinstance(node, Node)
-            and builtin_name(node.action) in _INCLUDES
-            and isinstance(items, list)
-        ):
+        if short in _INCLUDES and isinstance(items, list):
             # ansible-core counts a looped include once per item it included.
             included = sum(1 for item in items if "_playgraph_include" in item)
             stats.ok += max(0, included - 1)
         if isinstance(node, Node):
-            record = run.document.task(
+            # Looked up first: the name and place are needed by the first host only.
+            record = run.document.current_task(node.id) or run.document.task(
                 node.id, run.task_name(node, host), f"{node.span.file}:{node.span.line}"
             )
         else:

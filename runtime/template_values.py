@@ -172,6 +172,10 @@ def raise_undefined(value: Undefined) -> NoReturn:
 # --------------------------------------------------------------------------- provenance
 
 
+_ATOMS: Final = frozenset({int, float, bool, type(None)})
+"""Types `mark_unsafe` returns as they are, tested by exact type."""
+
+
 def mark_unsafe(value: Any, *, keep: Trust | None = None) -> Any:
     """Return `value` with every string inside it turned into `UnsafeText`
     (but those `keep` vouches for).
@@ -182,6 +186,14 @@ def mark_unsafe(value: Any, *, keep: Trust | None = None) -> Any:
     copied (dict keys, never templated, are kept as they are); other values are
     returned as they are.
     """
+    kind = type(value)
+    # Exact types first: a run marks every registered result and fact of every host.
+    if kind is UnsafeText or kind in _ATOMS:
+        return value
+    if kind is str:
+        return value if keep is not None and keep.trusts(value) else UnsafeText(value)
+    if kind is dict:
+        return {k: mark_unsafe(v, keep=keep) for k, v in value.items()}
     if isinstance(value, UnsafeText):
         return value
     if isinstance(value, str):

@@ -161,7 +161,7 @@ def execute(args: argparse.Namespace) -> int:
         subscribers.append(AdhocDisplay(graph.node_index(), stream=stream, one_line=args.one_line))
     import asyncio  # here, so `check` and `compile` do not pay for importing it
 
-    from playgraph.runtime.run import dump_document, run_graph
+    from playgraph.runtime.run import run_graph
 
     work = run_graph(graph, inventory, options, subscribers=subscribers)
     try:
@@ -170,6 +170,5 @@ def execute(args: argparse.Namespace) -> int:
         if seen.live is not None:
             seen.live.close()
     document = view.conclude(seen, outcome, args)
-    text = dump_document(adhoc_document(document)) if args.json else None
-    code = finish(outcome, text, args.inventory)
+    code = finish(outcome, adhoc_document(document) if args.json else None, args.inventory)
     return code if outcome.interrupted is not None else exit_code(outcome)

@@ -101,7 +101,7 @@ def execute(args: argparse.Namespace) -> int:
     )
     import asyncio  # here, so `check` and `compile` do not pay for importing it
 
-    from playgraph.runtime.run import dump_document, run_graph
+    from playgraph.runtime.run import run_graph
 
     seen = view.prepare(args, graph, title=args.playbook)
     lines = not args.json and seen.live is None
@@ -118,4 +118,4 @@ def execute(args: argparse.Namespace) -> int:
         if seen.live is not None:
             seen.live.close()
     document = view.conclude(seen, outcome, args)
-    return finish(outcome, dump_document(document) if args.json else None, args.inventory)
+    return finish(outcome, document if args.json else None, args.inventory)
