@@ -10,10 +10,11 @@ import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeAlias
+from typing import Protocol
 
 from .diagnostics import Diagnostic
 from .ir import Graph, Step
+from .recording import Event
 from .resolve.settings import ResolveSettings
 from .spans import SourceText
 
@@ -45,11 +46,6 @@ class Compiled:
     """What the compilation saw of the file system: each file read (its sha256), each
     path probed (present or absent), each folder listed — enough to tell whether a
     cached result still holds (see `fingerprint`)."""
-
-
-Event: TypeAlias = tuple[str | bool | tuple[str, ...] | None, ...]
-"""What lowering one task file read or wrote of the compilation's shared state, in order
-(see `playgraph.compiler.lower.fragments`)."""
 
 
 @dataclass(frozen=True, slots=True)

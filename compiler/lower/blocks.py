@@ -17,9 +17,10 @@ from ..context import FileContext, dotted
 from ..diagnostics import Severity
 from ..ir import JSON, BlockStep, Condition, Node, Section, Step
 from ..loader import YEntry, YMap, YNode, YScalar, YSeq, source_text, to_python
+from ..recording import Recorder
 from ..result import Fragment, FragmentStore
 from ..spans import Span
-from .fragments import Recorder, fragment_key, replay
+from .fragments import fragment_key, replay
 from .keywords import common_keyword, unknown_keyword
 from .names import scope_variables, static_string
 from .scope import ASYNC_KEYWORDS, MAX_NESTING, Scope, inherit, too_deep, unique

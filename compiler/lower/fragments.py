@@ -22,20 +22,12 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from ..ir import Node, Step, iter_nodes
-from ..result import Event, Fragment
+from ..recording import Event
+from ..result import Fragment
 
 if TYPE_CHECKING:
     from ..resolve.resolver import Resolver
     from .tasks import TaskLowering
-
-
-class Recorder:
-    """Shared state read and written while one task file is lowered, in program order."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.impure = False
-        """The lowering read another file (an import, include or role): not reusable alone."""
 
 
 def canonical(value: object) -> str:

@@ -27,11 +27,11 @@ from ..ir import (
 )
 from ..loader import YEntry, YMap, YNode, YScalar, inner_span, to_python
 from ..locks import LockTable, locks_for_task
+from ..recording import Recorder
 from ..resolve.resolver import Resolver
 from ..resolve.settings import ResolveSettings
 from ..spans import Span
 from ..suggest import did_you_mean
-from .fragments import Recorder
 from .keywords import common_keyword
 from .scope import ASYNC_KEYWORDS, ASYNC_STATUS, LOOP_CONTROL_KEYS, Scope, inherit, unique
 

@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from playgraph.semantics import is_template
 
@@ -21,14 +21,12 @@ from ..argspec import ArgSpec, argument_problems
 from ..catalog import BUILTIN, LEGACY, Catalog, ModuleInfo, ModuleKind, tombstone
 from ..context import FileContext
 from ..diagnostics import Severity
+from ..recording import Recorder
 from ..spans import Span
 from ..suggest import did_you_mean
 from .installed import Collection, Probe, module_names, module_spec
 from .requirements import Requirements, read_requirements
 from .settings import ResolveSettings
-
-if TYPE_CHECKING:
-    from ..lower.fragments import Recorder
 
 __all__ = ["NATIVE_BUILTIN_ACTIONS", "Resolver"]
 
