@@ -257,6 +257,11 @@ class Play:
     strategy: str | None = None
     serial: tuple[Templated, ...] = ()
     gather_facts: bool | str = False
+    gather_subset: JSON | None = None
+    """The play's ``gather_subset``, ``gather_timeout`` and ``fact_path``: arguments of
+    its implicit gathering's ``setup`` (templated per host), None when not given."""
+    gather_timeout: JSON | None = None
+    fact_path: JSON | None = None
     vars: Mapping[str, JSON] = field(default_factory=dict)
     vars_files: tuple[str | tuple[str, ...], ...] = ()
     """File names; a tuple item is alternatives: the first of them that exists is read."""

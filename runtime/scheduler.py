@@ -341,7 +341,7 @@ class Scheduler:
         if isinstance(gather, str):
             gather = self._keyword_boolean("gather_facts", gather)
         if gather:
-            await self._gather(batch)
+            await self._gather(play, batch)
         for section in (Section.PRE_TASKS, Section.TASKS, Section.POST_TASKS):
             steps = {
                 Section.PRE_TASKS: play.pre_tasks,
@@ -354,14 +354,26 @@ class Scheduler:
             if self._play_aborted:
                 return
 
-    async def _gather(self, batch: list[str]) -> None:
+    async def _gather(self, play: Play, batch: list[str]) -> None:
         run = self.run
+        # The play's gathering keywords are its setup's arguments, as ansible-core's
+        # implicit gather_facts task carries them.
+        keywords = {
+            key: value
+            for key, value in (
+                ("gather_subset", play.gather_subset),
+                ("gather_timeout", play.gather_timeout),
+                ("fact_path", play.fact_path),
+            )
+            if value is not None
+        }
 
         async def one(host: str) -> None:
             run.emit(EventKind.NODE_STARTED, "gather_facts", host)
             try:
+                args = run.templar.render(keywords, run.host_layers(host, None))
                 async with run.forks:
-                    facts = await gather_facts(run, host)
+                    facts = await gather_facts(run, host, args=args)
                 result: Result = {"ansible_facts": facts, "changed": False}
             except Exception as error:  # noqa: BLE001 - as ansible-core: a failed gather is the host's
                 result = {"unreachable": True, "changed": False, "msg": str(error) or repr(error)}

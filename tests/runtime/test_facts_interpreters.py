@@ -170,3 +170,34 @@ def test_without_ansible_core_the_minimal_facts_and_one_warning(tmp_path: Path) 
     )
     assert _results(document, 2)["h1"]["msg"] == "Linux Linux no"
     assert stderr.count("[WARNING]: ansible-core is not installed: facts are") == 1, stderr
+
+
+def test_the_plays_gathering_keywords_are_its_setup_arguments(tmp_path: Path) -> None:
+    # gather_subset (templated per host), gather_timeout and fact_path reach the play's
+    # implicit setup, as ansible-core's gather_facts task carries them.
+    facts_d = tmp_path / "facts.d"
+    facts_d.mkdir()
+    (facts_d / "site.fact").write_text('{"tier": "web"}\n')
+    document, _ = _run(
+        tmp_path,
+        f"""\
+        - hosts: all
+          gather_subset: "{{{{ subsets }}}}"
+          gather_timeout: 7
+          fact_path: {facts_d}
+          tasks:
+            - debug:
+                msg: "{{{{ ansible_memtotal_mb is defined }}}} {{{{ ansible_local.site.tier }}}} {{{{ ansible_facts.gather_subset }}}}"
+        """,
+        """\
+        all:
+          vars:
+            ansible_connection: local
+            ansible_python_interpreter: /usr/bin/python3
+          hosts:
+            h1: {subsets: ["!all"]}
+            h2: {subsets: ["hardware"]}
+        """,
+    )
+    said = {host: result["msg"] for host, result in _results(document, 1).items()}
+    assert said == {"h1": "False web ['!all']", "h2": "True web ['hardware']"}
