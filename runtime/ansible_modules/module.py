@@ -40,6 +40,7 @@ from ..modules.base import ModuleFailure, TaskContext
 from . import forkserver
 from . import payload as _payload
 from . import resolve as _resolve
+from . import script as _script
 
 RUNNER_PATH = Path(__file__).resolve().parent.parent / "target" / "ansible_runner.py"
 TARGET_CACHE = remote.CACHE_DIR
@@ -63,7 +64,16 @@ class Prepared:
     settings: Mapping[str, Any]
 
 
-_prepared: dict[tuple[str, str, bool, str | None], Prepared] = {}
+@dataclass(frozen=True, slots=True)
+class PreparedScript:
+    """A module resolved that is not AnsiballZ Python (`script`)."""
+
+    resolved: _resolve.Resolved
+    script: _script.Script
+    settings: Mapping[str, Any]
+
+
+_prepared: dict[tuple[str, str, bool, str | None], Prepared | PreparedScript] = {}
 """(name, playbook dir, action plugins checked, role dir) -> what `_prepare_sync` found
 (one run's process)."""
 
@@ -86,7 +96,7 @@ def _settings() -> dict[str, Any]:
 
 def _prepare_sync(
     name: str, playbook_dir: str, args: Mapping[str, Any] | None, role_dir: str | None = None
-) -> Prepared:
+) -> Prepared | PreparedScript:
     checked = args is not None
     key = (name, playbook_dir, checked, role_dir)
     found = _prepared.get(key)
@@ -104,17 +114,23 @@ def _prepare_sync(
     with _resolve.LOCK:
         settings = _settings()
     built = _payload.get(resolved)
-    found = Prepared(resolved=resolved, payload=built, settings=settings)
-    _prepared[key] = found
-    return found
+    made: Prepared | PreparedScript
+    if isinstance(built, _script.Script):
+        made = PreparedScript(resolved, built, settings)
+    else:
+        made = Prepared(resolved=resolved, payload=built, settings=settings)
+    _prepared[key] = made
+    return made
 
 
-def _needs_recheck(found: Prepared, args: Mapping[str, Any] | None) -> bool:
+def _needs_recheck(found: Prepared | PreparedScript, args: Mapping[str, Any] | None) -> bool:
     # Whether an action plugin is needed can depend on the arguments (uri's ``src``).
     return found.resolved.fqcn == "ansible.builtin.uri" and bool(args and "src" in args)
 
 
-async def _prepare(name: str, ctx: TaskContext, args: Mapping[str, Any] | None) -> Prepared:
+async def _prepare(
+    name: str, ctx: TaskContext, args: Mapping[str, Any] | None
+) -> Prepared | PreparedScript:
     # ansible-core's loaders and builder block (and take a lock): off the event loop.
     try:
         return await asyncio.to_thread(_prepare_sync, name, ctx.base_dir, args, ctx.role_dir)
@@ -296,13 +312,26 @@ def _server_body(
     return body
 
 
+def _script_run(
+    ctx: TaskContext, name: str, prepared: PreparedScript, args: Mapping[str, Any]
+) -> tuple[list[str], bytes]:
+    """The command and stdin that run a `script` module with ``args``."""
+    given = module_args(ctx, name, args, prepared.settings)
+    script = prepared.script
+    return _script.command(script, ctx.variables, ctx.python), _script.stdin(script, given)
+
+
 async def call(
-    ctx: TaskContext, name: str, prepared: Prepared, args: Mapping[str, Any]
+    ctx: TaskContext, name: str, prepared: Prepared | PreparedScript, args: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Run the module once, synchronously; its cleaned result.
 
     On the target's fork server when it can (`forkserver`), else in a process of its own.
     """
+    if isinstance(prepared, PreparedScript):
+        argv, data = _script_run(ctx, name, prepared, args)
+        done = await ctx.conn.run(argv, stdin=data, env=ctx.environment or None, become=ctx.become)
+        return clean(remote.parse_output(done))
     if forkserver.usable(ctx):
         served = await forkserver.call(
             ctx, _server_argv(ctx), _server_body(ctx, name, prepared, args), prepared.payload.data
@@ -332,13 +361,14 @@ class GenericModule:
         self._check = check_action_plugin
         """False: run the module even if it has an action plugin (playgraph's controller
         sides run the module this way, after their own controller work)."""
-        self._ready: dict[str, Prepared] = {}
+        self._ready: dict[str, Prepared | PreparedScript] = {}
         """Playbook dir -> the prepared module, for `job` (which cannot do I/O)."""
 
     async def prepare(self, ctx: TaskContext) -> None:
         """Resolve and build the module, and ship it to ``ctx``'s target (before `job`)."""
         prepared = await _prepare(self.name, ctx, ctx.args if self._check else None)
-        await _ship_all(ctx, prepared.payload)
+        if isinstance(prepared, Prepared):
+            await _ship_all(ctx, prepared.payload)
         self._ready[ctx.base_dir] = prepared
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
@@ -351,12 +381,16 @@ class GenericModule:
             raise ModuleFailure(
                 f"the module '{self.name}' was not prepared for a job", changed=False
             )
+        if isinstance(prepared, PreparedScript):
+            argv, data = _script_run(ctx, ctx.action, prepared, ctx.args)
+        else:
+            argv, data = _argv(ctx), request(ctx, ctx.action, prepared, ctx.args)
         return JobSpec(
             jid=jid,
             limit=limit,
-            argv=_argv(ctx),
+            argv=argv,
             env=dict(ctx.environment),
-            stdin=request(ctx, ctx.action, prepared, ctx.args),
+            stdin=data,
             result="json",
             module=prepared.resolved.fqcn.rsplit(".", 1)[-1],
             async_dir=ctx.async_dir,

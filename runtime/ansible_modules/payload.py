@@ -41,6 +41,7 @@ from playgraph.grammar.loading import cache_root, read_private, write_private
 
 from ..modules.base import ModuleFailure
 from .resolve import LOCK, Resolved
+from .script import STYLES, Script
 
 FORMAT = 1
 """Bumped when the cache entries' layout or meaning changes."""
@@ -223,11 +224,16 @@ def _build(resolved: Resolved) -> dict[str, Any]:
             f"could not build the module '{resolved.fqcn}': {str(error).splitlines()[0]}",
             changed=False,
         ) from None
+    if built.module_style in STYLES:
+        # The file as it is: ansible-core's build rewrote its shebang for the placeholder
+        # interpreter above; each host's comes from `script.interpreter`.
+        return {
+            "script": Script(resolved.fqcn, built.module_style, Path(resolved.path).read_bytes())
+        }
     if built.module_style != "new":
         raise ModuleFailure(
-            f"the module '{resolved.fqcn}' ({resolved.path}) is an old-style"
-            f" ({built.module_style}) module: playgraph runs AnsiballZ (new-style) Python"
-            " modules only",
+            f"the module '{resolved.fqcn}' ({resolved.path}) is a {built.module_style}"
+            " module, which playgraph cannot run",
             changed=False,
         )
     values = _wrapper_values(built.b_module_data)
@@ -235,9 +241,10 @@ def _build(resolved: Resolved) -> dict[str, Any]:
     return values
 
 
-def get(resolved: Resolved) -> Payload:
+def get(resolved: Resolved) -> Payload | Script:
     """The payload of ``resolved``: from the cache, or built (and cached). Call in a worker
-    thread: a build takes ansible-core a few hundred milliseconds."""
+    thread: a build takes ansible-core a few hundred milliseconds.  A module that is not
+    AnsiballZ Python comes back as it is (a `Script`, never cached: it is its own file)."""
     try:
         source = Path(resolved.path).read_bytes()
     except OSError as error:
@@ -250,6 +257,9 @@ def get(resolved: Resolved) -> Payload:
         if cached is not None:
             return cached
         values = _build(resolved)
+        if "script" in values:
+            script: Script = values["script"]
+            return script
         data: bytes = values["data"]
         sha = _sha256(data)[:20]
         folder = cache_dir()

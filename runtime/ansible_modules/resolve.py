@@ -131,10 +131,10 @@ def resolve(name: str, playbook_dir: str, role_dir: str | None = None) -> Resolv
             raise not_found(name)
         fqcn = found.resolved_fqcn or name
         path = found.plugin_resolved_path
-        if not path.endswith(".py"):
+        if path.endswith((".ps1", ".psm1", ".cs")):
             raise ModuleFailure(
-                f"the module '{fqcn}' ({path}) is not a Python module: playgraph runs"
-                " Python modules only",
+                f"the module '{fqcn}' ({path}) is a PowerShell module, for Windows targets:"
+                " playgraph runs modules on POSIX targets only",
                 changed=False,
             )
         return Resolved(name=name, fqcn=fqcn, path=path)
