@@ -68,6 +68,10 @@ LOST = re.compile(r"\bjob lost\b", re.IGNORECASE)
 TIMEOUT_MSG = "Timeout exceeded"
 
 
+TMP_GRACE = 1.0
+"""Seconds a live writer's ``.tmp`` file may take to be renamed before it counts as left."""
+
+
 def stderr_tail(handle: Any) -> list[str]:
     handle.seek(0)
     return handle.read().decode(errors="replace").strip().splitlines()[-2:]
@@ -681,6 +685,19 @@ def _writer_is_stopped(name: str) -> bool:
     return state == "T"
 
 
+def _writer_state(name: str) -> str:
+    """The ``.tmp`` file's writer as /proc shows it now (for the violation's message)."""
+    match = re.search(r"\.(\d+)-\d+\.tmp$", name)
+    if match is None:
+        return "unknown"
+    try:
+        with open(f"/proc/{match.group(1)}/cmdline", "rb") as handle:
+            argv = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return f"pid {match.group(1)}, gone"
+    return f"pid {match.group(1)}, running: {argv[-160:]}"
+
+
 def check_status_files(
     fleet: Fleet,
     watch: ProcWatch,
@@ -697,10 +714,19 @@ def check_status_files(
     root = fleet.async_dir
     names = sorted(os.listdir(root)) if root.is_dir() else []
     priv = root / sv.PRIVATE_DIR
-    for folder, entries in ((root, names), (priv, os.listdir(priv) if priv.is_dir() else [])):
-        for name in entries:
-            if name.endswith(".tmp") and not _writer_is_stopped(name):
-                report.violation("leftover .tmp", str(folder / name))
+    pending = [
+        folder / name
+        for folder, entries in ((root, names), (priv, os.listdir(priv) if priv.is_dir() else []))
+        for name in entries
+        if name.endswith(".tmp") and not _writer_is_stopped(name)
+    ]
+    if pending:
+        # A live writer may be in the middle of an atomic write (its rename a moment
+        # away): left behind is a tmp file that is still there a while later.
+        time.sleep(TMP_GRACE)
+    for path in pending:
+        if path.exists() and not _writer_is_stopped(path.name):
+            report.violation("leftover .tmp", f"{path} (writer: {_writer_state(path.name)})")
     records: dict[str, Any] = {}
     for name in names:
         path = root / name
