@@ -9,8 +9,9 @@ cached result does not pay for the parsers.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from playgraph.grammar.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "BlockStep": "ir",
@@ -69,13 +70,7 @@ if TYPE_CHECKING:
     from .spans import Span
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __all__ = [

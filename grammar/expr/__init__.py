@@ -14,8 +14,9 @@ By section: `errors`, `limits` (the nesting bound, checked before anything recur
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 
 # Light, and bound here: the submodule of the same name would shadow it on first use.
 from .unparse import unparse
@@ -112,13 +113,7 @@ if TYPE_CHECKING:
     from .parser import build_expr_parser, parse_expression, parse_expression_lenient
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __all__ = [
