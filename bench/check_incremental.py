@@ -6,7 +6,10 @@ mix of `check_vs_syntax_check.generate`).  Three figures for playgraph:
 * cold: nothing cached (``--no-cache``, an empty cache folder);
 * warm: nothing changed since the last check (its report is cached);
 * edited: one role's ``tasks/main.yml`` changed since the last check (a comment
-  appended; a new one before each run), so only that file is new.
+  appended; a new one before each run), so only that file is new;
+* edited-template: the same file, but the edit changes template texts: one task's
+  ``msg`` and ``when`` become expressions never seen before (new ones before each
+  run), so they must be parsed.
 
 ansible-playbook ``--syntax-check`` and ansible-lint keep no cache: each is measured
 once per run of the same project.  Then the per-task curve: ``check --no-cache`` of
@@ -35,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from check_vs_syntax_check import generate
@@ -65,13 +68,43 @@ def project(root: Path, roles: int, per_role: int) -> Path:
     return site
 
 
+def edit_comment(path: str) -> None:
+    """New content, so a new fingerprint, but no new template text."""
+    with open(path, "a") as handle:
+        handle.write(f"# edited {time.time_ns()}\n")
+
+
+def edit_template(path: str) -> None:
+    """New texts for the first looped step's ``msg`` and the first polled step's ``when``."""
+    n = time.time_ns()
+    text = Path(path).read_text()
+    text, msgs = re.subn(
+        r'(?m)^(\s+msg: )".*"$',
+        lambda m: f'{m[1]}"{{{{ item.name | lower }}}} {{{{ item.size * {n} }}}} again"',
+        text,
+        count=1,
+    )
+    text, whens = re.subn(
+        r"(?m)^(\s+when: ).*$",
+        lambda m: f"{m[1]}inventory_hostname != 'edited{n}' and (flag{n} | default(false))",
+        text,
+        count=1,
+    )
+    if not (msgs and whens):
+        sys.exit(f"{path}: no msg/when to edit")
+    Path(path).write_text(text)
+
+
 def run(
-    argv: Sequence[str], *, cwd: Path, env: dict[str, str], before: str | None = None
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    before: Callable[[], None] | None = None,
 ) -> tuple[float, float]:
     """Wall and CPU seconds of one run (exit 0 or 2: findings are a normal run)."""
     if before is not None:
-        with open(before, "a") as handle:  # the edit: new content, so a new fingerprint
-            handle.write(f"# edited {time.time_ns()}\n")
+        before()  # the edit, not measured
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(argv, capture_output=True, cwd=cwd, env={**os.environ, **env})
@@ -105,15 +138,29 @@ def side_by_side(args: argparse.Namespace, folder: Path) -> dict[str, object]:
              for _ in range(args.repeat - 1)]  # fmt: skip
     run(check, cwd=folder, env=env)  # fill the caches
     warm = [run(check, cwd=folder, env=env) for _ in range(args.repeat)]
-    edit = [run(check, cwd=folder, env=env, before=edited) for _ in range(args.repeat)]
+    edit = [
+        run(check, cwd=folder, env=env, before=lambda: edit_comment(edited))
+        for _ in range(args.repeat)
+    ]
+    template = [
+        run(check, cwd=folder, env=env, before=lambda: edit_template(edited))
+        for _ in range(args.repeat)
+    ]
     result: dict[str, object] = {
         "project": {"roles": args.roles, "tasks_per_role": args.tasks_per_role},
         "playgraph_cold": figures(cold),
         "playgraph_warm": figures(warm),
         "playgraph_one_file_edited": figures(edit),
+        "playgraph_template_edited": figures(template),
     }
     result["edited_over_warm_cpu"] = figures(edit)["cpu_median"] / figures(warm)["cpu_median"]
     result["edited_over_warm_wall"] = figures(edit)["wall_median"] / figures(warm)["wall_median"]
+    result["template_edited_over_warm_cpu"] = (
+        figures(template)["cpu_median"] / figures(warm)["cpu_median"]
+    )
+    result["template_edited_over_warm_wall"] = (
+        figures(template)["wall_median"] / figures(warm)["wall_median"]
+    )
     playbook = args.ansible_venv / "bin" / "ansible-playbook"
     if playbook.exists():
         argv = [str(playbook), "--syntax-check", "-i", "hosts", site.name]
@@ -174,7 +221,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         result = side_by_side(args, Path(folder))
     for name in ("playgraph_cold", "playgraph_warm", "playgraph_one_file_edited",
-                 "ansible_syntax_check", "ansible_lint"):  # fmt: skip
+                 "playgraph_template_edited", "ansible_syntax_check",
+                 "ansible_lint"):  # fmt: skip
         value = result[name]
         if isinstance(value, dict):
             print(
@@ -184,6 +232,8 @@ def main() -> None:
             print(f"{name:28s} {value}")
     print(f"edited / warm: {result['edited_over_warm_cpu']:.1f}x CPU, "
           f"{result['edited_over_warm_wall']:.1f}x wall")  # fmt: skip
+    print(f"edited-template / warm: {result['template_edited_over_warm_cpu']:.1f}x CPU, "
+          f"{result['template_edited_over_warm_wall']:.1f}x wall")  # fmt: skip
     sizes = [int(n) for n in args.curve.split(",") if n.strip()]
     with tempfile.TemporaryDirectory() as folder:
         result["per_task_curve"] = curve(sizes, Path(folder))

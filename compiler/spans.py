@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from itertools import accumulate
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,15 +79,21 @@ class SourceText:
         self.ascii = text.isascii()
         """Character and byte offsets coincide: spans need no conversion (the common case)."""
         self.lines = text.split("\n")
-        self._line_char_starts: list[int] = []
-        self._line_byte_starts: list[int] = []
-        char_pos = 0
-        byte_pos = 0
-        for line in self.lines:
-            self._line_char_starts.append(char_pos)
-            self._line_byte_starts.append(byte_pos)
-            char_pos += len(line) + 1
-            byte_pos += len(line.encode("utf-8", "surrogateescape")) + 1
+        # Every source is read (and every cached one rebuilt) with its table: built
+        # by accumulate, and shared when bytes and characters coincide.
+        self._line_char_starts: list[int] = list(
+            accumulate((len(line) + 1 for line in self.lines[:-1]), initial=0)
+        )
+        self._line_byte_starts: list[int] = (
+            self._line_char_starts
+            if self.ascii
+            else list(
+                accumulate(
+                    (len(line.encode("utf-8", "surrogateescape")) + 1 for line in self.lines[:-1]),
+                    initial=0,
+                )
+            )
+        )
 
     def line_col(self, char_index: int) -> tuple[int, int]:
         """0-based (line, column) of a character index, clamped into the text."""

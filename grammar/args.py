@@ -15,18 +15,17 @@ a lone ``\\`` inside a Jinja tag is kept (Ansible drops it).
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedInput
-from lark.tree import Meta
-
-from .expr import GrammarError, Node, caret_context
-from .loading import load_parser
+from .expr.errors import GrammarError, caret_context
+from .expr.nodes import Node
 from .shell import split_command
+
+if TYPE_CHECKING:
+    from .args_grammar import build_args_parser
 
 __all__ = [
     "RAW_PARAM_OPTIONS",
@@ -91,81 +90,11 @@ class FreeFormArgs:
 # --------------------------------------------------------------------------- words
 
 
-def build_args_parser(*, strict: bool = False) -> Lark:
-    """Build the LALR parser for ``args.lark`` (``strict`` turns conflicts into errors)."""
-    return Lark.open_from_package(
-        "playgraph.grammar",
-        "args.lark",
-        parser="lalr",
-        lexer="contextual",
-        propagate_positions=True,
-        strict=strict,
-    )
+class _Word(NamedTuple):
+    """A word's span (the grammar's side gives plain ``(start, end)`` pairs, equal to it)."""
 
-
-@functools.cache
-def _parser() -> Lark:
-    # The same parser as build_args_parser(), its tables cached on disk between runs.
-    return load_parser("args.lark", parser="lalr", lexer="contextual", propagate_positions=True)
-
-
-@dataclass(frozen=True, slots=True)
-class _Word:
     start: int
     end: int
-
-
-@v_args(inline=True, meta=True)
-class _ToWords(Transformer[Token, list[_Word]]):
-    """Keeps only the span of each word; the regions inside only mattered for splitting."""
-
-    def word(self, meta: Meta, *_: object) -> _Word:
-        return _Word(meta.start_pos, meta.end_pos)
-
-    def start(self, meta: Meta, *words: _Word) -> list[_Word]:
-        return list(words)
-
-
-_OPENER_TYPES = {
-    "DQ": "DQ",
-    "SQ": "SQ",
-    "JVAR_OPEN": "JVAR_CLOSE",
-    "JBLOCK_OPEN": "JBLOCK_CLOSE",
-    "JCOMMENT_OPEN": "JCOMMENT_CLOSE",
-}
-_OPENER_MESSAGES = {
-    "DQ": "unbalanced quotes: no closing '\"'",
-    "SQ": 'unbalanced quotes: no closing "\'"',
-    "JVAR_OPEN": "unclosed '{{' (missing '}}')",
-    "JBLOCK_OPEN": "unclosed '{%' (missing '%}')",
-    "JCOMMENT_OPEN": "unclosed '{#' (missing '#}')",
-}
-
-
-def _syntax_error(err: UnexpectedInput, text: str) -> ArgsSyntaxError:
-    """Point at the innermost quote or tag still open when the input ran out.
-
-    Every character lexes in every region, so running out of input inside a
-    region is the only way to fail; the parser's stack still holds the tokens
-    of the regions it has not closed.
-    """
-    open_stack: list[Token] = []
-    interactive = getattr(err, "interactive_parser", None)
-    if interactive is not None:
-        for value in interactive.parser_state.value_stack:
-            if not isinstance(value, Token):
-                continue  # a completed region, already reduced
-            if open_stack and _OPENER_TYPES[open_stack[-1].type] == value.type:
-                open_stack.pop()
-            elif value.type in _OPENER_TYPES:
-                open_stack.append(value)
-    if open_stack:
-        token = open_stack[-1]
-        offset = token.start_pos or 0
-        return ArgsSyntaxError(_OPENER_MESSAGES[token.type], offset, caret_context(text, offset))
-    offset = getattr(err, "pos_in_stream", None) or len(text)
-    message = "unbalanced quotes or Jinja tags"
-    return ArgsSyntaxError(message, offset, caret_context(text, offset))
 
 
 # Text with no quote, backslash or brace has no regions: its words are the runs
@@ -177,11 +106,27 @@ _PLAIN_WORD = re.compile(r"[^ \n]+")
 def _words(text: str) -> list[_Word]:
     if _NEEDS_GRAMMAR.search(text) is None:
         return [_Word(m.start(), m.end()) for m in _PLAIN_WORD.finditer(text)]
+    from .args_grammar import Unclosed, grammar_words  # lark: quotes, escapes and tags only
+
     try:
-        tree: Tree[Token] = _parser().parse(text)
-    except UnexpectedInput as err:
-        raise _syntax_error(err, text) from None
-    return _ToWords().transform(tree)
+        return [_Word(start, end) for start, end in grammar_words(text)]
+    except Unclosed as error:
+        offset = error.offset
+        raise ArgsSyntaxError(error.message, offset, caret_context(text, offset)) from None
+
+
+_GRAMMAR_NAMES = frozenset({"build_args_parser", "_parser", "_ToWords"})
+
+
+def __getattr__(name: str) -> Any:
+    """The grammar's side (`args_grammar`), loaded on first use: plain words need no lark."""
+    if name in _GRAMMAR_NAMES:
+        from . import args_grammar
+
+        value = getattr(args_grammar, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------- Ansible's params

@@ -11,29 +11,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TypeAlias
-
-import jinja2
-import jinja2.nodes as jn
+from typing import TYPE_CHECKING, TypeAlias
 
 from playgraph.semantics import is_template
 
-from .expr import (
-    Expr,
-    ExprSyntaxError,
-    GrammarError,
-    JinjaRead,
-    NameSite,
-    Node,
-    VarRead,
-    caret_context,
-    jinja_environment,
-    jinja_expr_reads,
-    locate_reads,
-    name_sites,
-    parse_expression_lenient,
-    variable_reads,
-)
+from .expr.analyses import variable_reads
+from .expr.errors import ExprSyntaxError, GrammarError, caret_context
+from .expr.fast_path import fast_parse
+from .expr.limits import depth_problem
+from .expr.nodes import Expr, Node, VarRead
+
+if TYPE_CHECKING:
+    import jinja2
+    import jinja2.nodes as jn
+
+    from .expr.jinja import NameSite
+
+# Jinja and lark are imported only when a text needs them: statements (`{% %}`), and
+# expressions outside what `fast_parse` reads.  A re-check after an edit that brought
+# one new `when:` then pays for neither (their imports cost more than the check).
 
 __all__ = [
     "CommentPart",
@@ -349,7 +345,24 @@ def _jinja_error_offset(
 
 
 def _jinja_parse(text: str) -> jn.Template:
+    from .expr.jinja import jinja_environment
+
     return jinja_environment().parse(text)
+
+
+def _parse_lenient(text: str, *, base: int = 0, full_text: str | None = None) -> Expr:
+    """`parse_expression_lenient`, without importing it (and lark) for what
+    `fast_parse` reads."""
+    full = text if full_text is None else full_text
+    problem = depth_problem(text, base, full)
+    if problem is not None:
+        raise problem
+    fast = fast_parse(text, base)
+    if fast is not None:
+        return fast
+    from .expr.parser import parse_expression_lenient
+
+    return parse_expression_lenient(text, base=base, full_text=full)
 
 
 def parse_template(text: str) -> Template:
@@ -367,7 +380,7 @@ def parse_template(text: str) -> Template:
             parts.append(item)
             continue
         try:
-            expr = parse_expression_lenient(item.source, base=item.inner, full_text=text)
+            expr = _parse_lenient(item.source, base=item.inner, full_text=text)
         except ExprSyntaxError as error:
             raise TemplateSyntaxError(error.message, error.offset, error.context) from None
         parts.append(
@@ -382,6 +395,8 @@ def parse_template(text: str) -> Template:
         )
     template = Template(parts=tuple(parts), source=text)
     if template.has_statements:
+        import jinja2
+
         try:
             _jinja_parse(text)
         except jinja2.TemplateSyntaxError as error:
@@ -395,111 +410,9 @@ def parse_template(text: str) -> Template:
 # --------------------------------------------------------------------------- reads
 
 
-def _target_names(node: jn.Node) -> set[str]:
-    if isinstance(node, jn.Name):
-        return {node.name}
-    if isinstance(node, jn.Tuple | jn.List):
-        names: set[str] = set()
-        for item in node.items:
-            names |= _target_names(item)
-        return names
-    return set()
-
-
-class _ScopeWalk:
-    """Walks a Jinja template in document order, tracking which names are bound.
-
-    Collects the reads of statement expressions and, for every ``{{ }}`` in
-    order, the names bound there (``for`` targets and ``loop``, ``set``,
-    macro arguments, ``with``, imports), so the lark-parsed expressions can drop
-    reads that are not free.
-    """
-
-    def __init__(self) -> None:
-        self.output_scopes: list[frozenset[str]] = []
-        self.reads: list[JinjaRead] = []
-
-    def expr(self, node: jn.Node | None, bound: set[str]) -> None:
-        if node is not None:
-            self.reads.extend(jinja_expr_reads(node, frozenset(bound)))
-
-    def body(self, nodes: list[jn.Node], bound: set[str]) -> None:
-        for node in nodes:
-            self.stmt(node, bound)
-
-    def stmt(self, node: jn.Node, bound: set[str]) -> None:
-        if isinstance(node, jn.Output):
-            for item in node.nodes:
-                if not isinstance(item, jn.TemplateData):
-                    self.output_scopes.append(frozenset(bound))
-        elif isinstance(node, jn.For):
-            self.expr(node.iter, bound)
-            inner = bound | _target_names(node.target) | {"loop"}
-            self.expr(node.test, inner)
-            self.body(node.body, set(inner))
-            self.body(node.else_, set(bound))
-        elif isinstance(node, jn.If):
-            # Like Jinja, a name `set` in only some branches may still come from
-            # outside after the `if`; only one set on every path is bound there.
-            self.expr(node.test, bound)
-            branches: list[set[str]] = []
-            elif_bodies: list[list[jn.Node]] = [[branch] for branch in node.elif_]
-            bodies: list[list[jn.Node]] = [node.body, *elif_bodies, node.else_]
-            for body in bodies:
-                scope = set(bound)
-                self.body(body, scope)
-                branches.append(scope)
-            if node.else_:  # without one, the path through no branch binds nothing
-                bound |= set.intersection(*branches)
-        elif isinstance(node, jn.Assign):
-            self.expr(node.node, bound)
-            if isinstance(node.target, jn.NSRef):
-                self.expr(jn.Name(node.target.name, "load", lineno=node.lineno), bound)
-            bound |= _target_names(node.target)
-        elif isinstance(node, jn.AssignBlock):
-            self.body(node.body, set(bound))
-            self.expr(node.filter, bound)
-            bound |= _target_names(node.target)
-        elif isinstance(node, jn.Macro):
-            bound.add(node.name)
-            for default in node.defaults:
-                self.expr(default, bound)
-            args = {a.name for a in node.args}
-            self.body(node.body, bound | args | {"varargs", "kwargs", "caller"})
-        elif isinstance(node, jn.CallBlock):
-            self.expr(node.call, bound)
-            for default in node.defaults:
-                self.expr(default, bound)
-            args = {a.name for a in node.args}
-            self.body(node.body, bound | args | {"varargs", "kwargs"})
-        elif isinstance(node, jn.With):
-            for value in node.values:
-                self.expr(value, bound)
-            targets: set[str] = set()
-            for target in node.targets:
-                targets |= _target_names(target)
-            self.body(node.body, bound | targets)
-        elif isinstance(node, jn.FilterBlock):
-            self.expr(node.filter, bound)
-            self.body(node.body, set(bound))
-        elif isinstance(node, jn.Import):
-            self.expr(node.template, bound)
-            bound.add(node.target)
-        elif isinstance(node, jn.FromImport):
-            self.expr(node.template, bound)
-            for name in node.names:
-                bound.add(name[1] if isinstance(name, tuple) else name)
-        else:
-            # Blocks and other scoped statements: bindings inside stay inside.
-            inner_scope = set(bound)
-            for child in node.iter_child_nodes():
-                if isinstance(child, jn.Stmt):
-                    self.stmt(child, inner_scope)
-                else:  # an expression or a helper (Keyword, Pair, ...)
-                    self.expr(child, bound)
-
-
 def _statement_sites(text: str, parts: tuple[Part, ...]) -> list[NameSite]:
+    from .expr.jinja import name_sites
+
     starts = _line_starts(text)
     sites: list[NameSite] = []
     for part in parts:
@@ -534,8 +447,11 @@ def template_reads(template: Template) -> tuple[VarRead, ...]:
     expr_parts = [p for p in template.parts if isinstance(p, ExprPart)]
     if not template.has_statements:
         return tuple(r for p in expr_parts for r in variable_reads(p.expr))
+    from .expr.jinja import locate_reads
+    from .template_scopes import ScopeWalk
+
     ast = _jinja_parse(template.source)
-    walk = _ScopeWalk()
+    walk = ScopeWalk()
     walk.body(ast.body, set())
     reads: list[VarRead] = []
     scopes: list[frozenset[str]] = walk.output_scopes
@@ -557,4 +473,4 @@ def analyze_condition(text: str) -> tuple[VarRead, ...]:
     """
     if is_template(str(text)):  # the markers decide, whatever the class (`UnsafeText`)
         return template_reads(parse_template(text))
-    return variable_reads(parse_expression_lenient(text))
+    return variable_reads(_parse_lenient(text))

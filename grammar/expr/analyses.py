@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import assert_never
 
-import jinja2.nodes as jn
-
 from .errors import NotALiteral
-from .jinja import jinja_expr_reads, jinja_names, locate_reads, name_sites, opaque_tree
 from .nodes import (
     BinOp,
     Call,
@@ -142,6 +139,9 @@ def _reads(expr: Expr, out: list[VarRead]) -> None:
             for arg in (*args, *(k.value for k in kwargs)):
                 _reads(arg, out)
         case OpaqueExpr():
+            # Jinja only here: the expressions our grammar reads need none of it.
+            from .jinja import jinja_expr_reads, locate_reads, name_sites, opaque_tree
+
             found = jinja_expr_reads(opaque_tree(expr))
             out.extend(locate_reads(found, name_sites(expr.source, expr.start)))
         case _:
@@ -166,6 +166,10 @@ def _names_used(expr: Expr, want_filters: bool) -> list[str]:
 
     def visit(e: Expr) -> None:
         if isinstance(e, OpaqueExpr):
+            import jinja2.nodes as jn
+
+            from .jinja import jinja_names, opaque_tree
+
             out.extend(jinja_names(opaque_tree(e), jn.Filter if want_filters else jn.Test))
             return
         if isinstance(e, Filter | Test):

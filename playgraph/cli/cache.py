@@ -25,7 +25,9 @@ Below the whole result, two caches make a compilation after an edit cost about w
 changed: each task file's lowering (``fragments/``, see `_Fragments` and
 `playgraph.compiler.lower.fragments`), and what the parsers said of each template and
 free-form argument text (``texts/``, `playgraph.compiler.context.remember`), so that
-unchanged texts need neither lark nor Jinja.  A result assembled from stored task
+unchanged texts need neither lark nor Jinja (and new ones mostly do not either: well-formed
+expressions are read without the grammar, `playgraph.grammar.expr.fast_path`, and plain
+command lines without the arguments grammar).  A result assembled from stored task
 files is not stored whole again: assembling it costs less than storing it.
 """
 

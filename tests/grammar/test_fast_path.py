@@ -61,17 +61,12 @@ def test_fast_path_matches_the_grammar_spans_included(text: str) -> None:
 def test_fast_path_takes_the_common_forms_and_leaves_the_rest() -> None:
     for text in ("x", "a.b.c", "r is finished", "r is not defined", " x | bool ", "j.k|int|string"):
         assert fast_path.fast_parse(text, 0) is not None, text
-    for text in (
-        "true",
-        "x.true",
-        "a and b",
-        "x is not",
-        "x[0]",
-        "x(1)",
-        "x | default(1)",
-        "not x",
-        "",
-    ):
+    # The rest of the well-formed shapes go to the recursive descent, which agrees too
+    # (tests/grammar/test_incremental_template_descent.py) ...
+    for text in ("true", "x.true", "a and b", "x[0]", "x(1)", "x | default(1)", "not x"):
+        assert shape(fast_path.fast_parse(text, 0)) == shape(slow(text)), text
+    # ... and what neither is sure of (here, errors) is the grammar's.
+    for text in ("x is not", "", "x is defined if y", "a b"):
         assert fast_path.fast_parse(text, 0) is None, text
     assert shape(fast_path.fast_parse("a.b", 10)) == shape(parse_expression("          a.b"))
 
