@@ -56,6 +56,10 @@ class RunOptions:
     """``--become-user``: the default of the ``become_user`` keyword."""
     become_method: str | None = None
     """``--become-method``: the default of the ``become_method`` keyword."""
+    keep_results: bool = True
+    """Keep every host's result of every task in the run's document (``--json``, the
+    report); without, only the stats (the recap): a run whose document nobody reads
+    need not build and hold a record per host and task."""
 
     def command_line(self) -> CommandLine:
         """These options as the connection settings' command-line layer."""

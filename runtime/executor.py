@@ -449,7 +449,11 @@ class Executor:
         )
         settings = run.settings(delegate, node, delegate_vars)
         conn = run.connect_with(settings)
-        async with run.forks:  # discovery's probe is a command on the host: forks bound it
+        # Discovery's probe is a command on the host: forks bound it.  A set interpreter
+        # needs no probe, so no fork: queueing for one anyway cost every host of a
+        # fan-out a second wait behind all the others.
+        probing = interpreters.configured(delegate_vars) in interpreters.MODES
+        async with run.forks if probing else contextlib.nullcontext():
             python = await interpreters.python(run, delegate, delegate_vars, conn)
         ctx = TaskContext(
             host=host,

@@ -260,7 +260,17 @@ def read_job_file(async_dir: str, jid: str) -> Any:
         raise JobError(f"cannot read the status file of {jid} in {root}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as f:
         raw = f.read()
-    return json.loads(raw) if _target.damage_of(raw) is None else _target.decode(raw)
+    return parse_record(raw)
+
+
+def parse_record(raw: bytes) -> Any:
+    """A status file's bytes as the supervisor's ``status`` sends them: the record (a
+    JSON object), else the text (damaged: `_target.damage_of` says why).  Parsed once."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return _target.decode(raw)
+    return data if isinstance(data, dict) else _target.decode(raw)
 
 
 # --------------------------------------------------------------------------- client
@@ -307,6 +317,8 @@ class SupervisorClient:
         self.send_env = send_env
         # Taken once: copying os.environ per job cost a fan-out ~1 ms a host.
         self._env_base = dict(os.environ) if send_env else None
+        self._env_json: str | None = None
+        """`_env_base` as JSON, made at the first start."""
         self.grace = request_grace()
         self._reader = reader
         self._writer = writer
@@ -389,51 +401,63 @@ class SupervisorClient:
         the last grace is busy, not stuck: the request waits on, up to `BUSY_CAP`
         more, and only a silent one is abandoned.
         """
+        return await self._exchange(
+            op, seconds, lambda rid: json.dumps({"id": rid, "op": op, **fields}).encode() + b"\n"
+        )
+
+    async def _exchange(self, op: str, seconds: float, encode: Callable[[int], bytes]) -> Any:
+        """`request` with its line made by ``encode(request id)``."""
         if self._closed:
             raise SupervisorLost("the client was closed")
         if self._lost is not None:
             raise SupervisorLost(self._lost)
         rid = next(self._ids)
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
         self._pending[rid] = fut
-        line = json.dumps({"id": rid, "op": op, **fields}).encode() + b"\n"
+        line = encode(rid)
         limit = seconds + self.grace
+        begun = loop.time()
+        # The deadline is a timer on this task, not a task of its own awaited through
+        # asyncio.wait: a fan-out makes thousands of requests, and each extra task and
+        # waiter cost an event loop iteration per request.
+        task = asyncio.current_task()
+        assert task is not None
+        overdue: list[float] = []  # the quiet time seen when the deadline cut it short
 
-        async def exchange() -> Any:
+        def check() -> None:
+            if fut.done():
+                return
+            now = loop.time()
+            quiet = now - self._last_heard
+            if quiet >= self.grace or now - begun >= limit + BUSY_CAP:
+                overdue.append(quiet)
+                task.cancel()
+                return
+            wait = min(self.grace - quiet, begun + limit + BUSY_CAP - now) + 0.01
+            timer[0] = loop.call_at(now + wait, check)
+
+        timer = [loop.call_at(begun + limit, check)]
+        try:
             async with self._write_lock:
                 self._writer.write(line)
                 await self._writer.drain()
             return await fut
-
-        loop = asyncio.get_running_loop()
-        begun = loop.time()
-        task = loop.create_task(exchange())
-        try:
-            wait = limit
-            while True:
-                done, _ = await asyncio.wait([task], timeout=wait)
-                if done:
-                    return task.result()
-                now = loop.time()
-                quiet = now - self._last_heard
-                if quiet >= self.grace or now - begun >= limit + BUSY_CAP:
-                    break
-                wait = min(self.grace - quiet, begun + limit + BUSY_CAP - now) + 0.01
-            task.cancel()
-            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            if not overdue or task.uncancel() > 0:
+                raise  # our caller gave up (cancelled): so does the exchange
             took = loop.time() - begun
             reason = (
                 f"{self.describe()} did not answer {op!r} within {took:.0f} s:"
                 " it is stopped or stuck"
             )
-            if quiet >= self.grace:
+            if overdue[0] >= self.grace:
                 self._abandon(reason)
-            raise SupervisorTimeout(reason)
+            raise SupervisorTimeout(reason) from None
         except (ConnectionError, BrokenPipeError) as exc:
             raise SupervisorLost(f"lost the supervisor connection: {exc}") from exc
         finally:
-            if not task.done():
-                task.cancel()  # our caller gave up (cancelled): so does the exchange
+            timer[0].cancel()
             self._pending.pop(rid, None)
 
     async def hello(self) -> dict[str, Any]:
@@ -453,9 +477,15 @@ class SupervisorClient:
     async def start(self, spec: JobSpec) -> dict[str, Any]:
         """Start a job; returns once its running record is on disk."""
         job = spec_to_wire(spec)
-        if self._env_base is not None:
-            job["env_base"] = self._env_base
-        result: dict[str, Any] = await self.request("start", job=job)
+        if self._env_base is None:
+            result: dict[str, Any] = await self.request("start", job=job)
+            return result
+        if self._env_json is None:
+            self._env_json = json.dumps(self._env_base)
+        # The line json.dumps would make of {"id", "op", "job": {..., "env_base"}}, with
+        # the environment (the biggest part, the same for every job) encoded once.
+        head = f'"op": "start", "job": {json.dumps(job)[:-1]}, "env_base": {self._env_json}}}}}\n'
+        result = await self._exchange("start", 0.0, lambda rid: f'{{"id": {rid}, {head}'.encode())
         return result
 
     async def _whole(self, raws: dict[str, Any]) -> dict[str, Any]:
@@ -485,12 +515,7 @@ class SupervisorClient:
                 chunk = base64.b64decode(piece.get("data", ""))
                 data += chunk
                 if not chunk or len(data) >= int(piece.get("size", 0)):
-                    raw = bytes(data)
-                    return (
-                        json.loads(raw)
-                        if _target.damage_of(raw) is None
-                        else raw.decode("utf-8", "replace")
-                    )
+                    return parse_record(bytes(data))
         raise JobError(f"the status file of {jid} kept changing while it was read")
 
     async def status(self, jids: Sequence[str]) -> dict[str, Any]:
@@ -641,14 +666,18 @@ async def open_unix(sock_path: str) -> tuple[asyncio.StreamReader, asyncio.Strea
 
 def _check_dirs(root: str) -> None:
     """An existing async dir (and private dir) must be this user's and private."""
-    priv = _target.private_dir(root)
-    try:
-        if os.path.exists(root):
-            _target.check_private(root, "async dir")
-        if os.path.lexists(priv):
-            _target.check_private(priv, "private dir", follow=False)
-    except _target.UnsafePath as exc:
-        raise UntrustedSupervisor(str(exc)) from None
+    # One stat each (a join reads a job file this way per host): a path that cannot
+    # be stat'ed is absent, as os.path.exists/lexists would say.
+    for path, what, follow in (
+        (root, "async dir", True),
+        (_target.private_dir(root), "private dir", False),
+    ):
+        try:
+            _target.check_private(path, what, follow=follow)
+        except _target.UnsafePath as exc:
+            raise UntrustedSupervisor(str(exc)) from None
+        except (OSError, ValueError):
+            pass
 
 
 async def _spawn_serve(root: str, idle_exit: float | None) -> None:

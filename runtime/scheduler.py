@@ -549,6 +549,8 @@ class Scheduler:
             # ansible-core counts a looped include once per item it included.
             included = sum(1 for item in items if "_playgraph_include" in item)
             stats.ok += max(0, included - 1)
+        if not run.options.keep_results:
+            return
         if isinstance(node, Node):
             # Looked up first: the name and place are needed by the first host only.
             record = run.document.current_task(node.id) or run.document.task(
