@@ -10,8 +10,8 @@ then joins its job (the playbook of `fanout_vs_ansible.py`).  Per size N:
   that starts a process per host can beat it;
 * controller CPU (user + system of the command and what it waited for, from
   ``wait4``), also per host, and per host above the fixed cost of a 1-host run;
-* supervisor CPU (the daemon and the job wrappers it reaped, from ``/proc``),
-  also per job, and the keeper's;
+* supervisor CPU (the daemon), its spawner's (the jobs' parent) and the jobs'
+  own (what the spawner reaped), from ``/proc``, also per job, and the keeper's;
 * the controller's peak RSS (``wait4``) and peak open fds (sampled every 0.1 s).
 
 ansible-core runs the same playbook side by side for the sizes in
@@ -101,6 +101,18 @@ def proc_cpu(pid: int) -> tuple[float, float]:
         return 0.0, 0.0
     tick = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
+def spawner_pids(async_dir: Path) -> list[int]:
+    """The supervisor's spawner(s) for ``async_dir`` (the jobs' parent), by command line."""
+    found = []
+    needle = b"\0spawner\0--async-dir\0" + os.fsencode(async_dir) + b"\0"
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if needle in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    found.append(int(entry))
+    return found
 
 
 def lock_pid(async_dir: Path, name: str) -> int | None:
@@ -203,8 +215,11 @@ def run_playgraph(folder: Path, playbook: Path, hosts: int, forks: int) -> dict[
     supervisor = lock_pid(async_dir, "supervisor.lock")
     keeper = lock_pid(async_dir, "keeper.lock")
     own, waited = proc_cpu(supervisor) if supervisor else (0.0, 0.0)
+    spawners = [proc_cpu(pid) for pid in spawner_pids(async_dir)]
     result["supervisor_cpu"] = own
-    result["job_wrappers_cpu"] = waited
+    result["spawner_cpu"] = sum(cpu[0] for cpu in spawners)
+    # The jobs themselves (and sh wrappers, where a supervisor runs jobs under them).
+    result["jobs_cpu"] = waited + sum(cpu[1] for cpu in spawners)
     result["keeper_cpu"] = sum(proc_cpu(keeper)) if keeper else 0.0
     if supervisor:
         with contextlib.suppress(OSError):
@@ -273,7 +288,8 @@ def main() -> None:
                 "controller_cpu_ms_per_host": ours["cpu"] / hosts * 1000,
                 "controller_marginal_cpu_ms_per_host": (ours["cpu"] - fixed["cpu"]) / hosts * 1000,
                 "supervisor_cpu_ms_per_job": ours["supervisor_cpu"] / hosts * 1000,
-                "job_wrappers_cpu_ms_per_job": ours["job_wrappers_cpu"] / hosts * 1000,
+                "spawner_cpu_ms_per_job": ours["spawner_cpu"] / hosts * 1000,
+                "jobs_cpu_ms_per_job": ours["jobs_cpu"] / hosts * 1000,
             }
             if ours["exit_code"] != 0:
                 print(f"  playgraph exited {ours['exit_code']}: {ours['stderr_tail']}", flush=True)
@@ -284,8 +300,8 @@ def main() -> None:
                 f"({rate:4.0f} spawns/s) x{row['wall_over_floor']:4.2f}  "
                 f"controller {ours['cpu']:6.2f}s ({row['controller_cpu_ms_per_host']:5.2f} ms/host, "
                 f"{row['controller_marginal_cpu_ms_per_host']:5.2f} above fixed)  "
-                f"supervisor {ours['supervisor_cpu']:6.2f}s + wrappers "
-                f"{ours['job_wrappers_cpu']:6.2f}s  keeper {ours['keeper_cpu']:5.2f}s  "
+                f"supervisor {ours['supervisor_cpu']:6.2f}s  spawner {ours['spawner_cpu']:5.2f}s  "
+                f"jobs {ours['jobs_cpu']:6.2f}s  keeper {ours['keeper_cpu']:5.2f}s  "
                 f"rss {ours['max_rss_mb']:5.0f} MB  fds {ours['peak_fds']}"
             )
             if hosts in (args.ansible_hosts or []):

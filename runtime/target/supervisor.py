@@ -9,6 +9,7 @@ Usage::
     python3 -E -S supervisor.py serve  --async-dir DIR [--idle-exit SECONDS] [--foreground]
     python3 -E -S supervisor.py client --async-dir DIR [--idle-exit SECONDS]
     python3 -E -S supervisor.py keep   --async-dir DIR
+    python3 -E -S supervisor.py spawner --async-dir DIR   (started by ``serve``)
 
 ``serve`` daemonizes, takes an exclusive ``flock`` on
 ``DIR/.playgraph/supervisor.lock`` (so only one supervisor serves a directory)
@@ -74,7 +75,14 @@ supervisor, in its own session, one per async dir thanks to the flock on
 while no supervisor does (it was killed or is stopped): `KEEPER_LAG` after a
 deadline it sends the group SIGTERM, SIGKILL `TERM_GRACE` later, and writes the
 timeout record; a job that ended and has no final record `KEEPER_SETTLE` later
-is finished by the keeper from its rc and output files.  It exits once no job
+is finished by the keeper from its exit and output files.  While a supervisor
+serves, the keeper looks only at jobs whose deadline is due (a heap) and lists
+the directory at most every `KEEPER_SCAN_SUPERVISED` seconds.
+
+Jobs are not the supervisor's children but its *spawner*'s (``spawner``, one per
+supervisor, see `Spawner`): it reaps them and writes each job's exit file, so a
+job's real exit status outlives a killed or stopped supervisor without a
+wrapper process per job.  It exits once no job
 has run for `KEEPER_LINGER` seconds; the next start brings it back.  One process
 per directory, not one per job: a fan-out of 100 jobs costs no extra process.
 
@@ -83,14 +91,18 @@ the keeper) first *claims* it by linking the record's file to
 ``DIR/.playgraph/<jid>.final`` (``link`` fails if it exists), then publishes
 the claim as the status file; a later finisher finds the claim and keeps it.
 So a job the keeper killed while the supervisor was stopped stays "Timeout
-exceeded", never "job lost".  A job whose process ended without an rc at or
-after its deadline timed out; before it, it was lost (killed by someone else).
+exceeded", never "job lost".  A job killed by a signal at or after its
+deadline timed out; before it, its record says which signal (rc -N, as the
+command module reports).  One that ended with no exit file on record (its
+spawner died too) timed out at or after its deadline, else it was lost.
 
 Starts are idempotent: the sidecar and the running record are written before
 the job is spawned, so a supervisor killed mid-start leaves a job its successor
-adopts (found by its wrapper's command line) or reports as never started, and a
-controller that lost the answer sees the status file and does not start it
-again; a repeated ``start`` of a jid from the same run answers with the job.
+adopts (found by the pid its spawner recorded) or reports as never started (as
+the keeper does, past the job's deadline, for one whose supervisor was stopped
+mid-start; the spawner then refuses to start it), and a controller that lost
+the answer sees the status file and does not start it again; a repeated
+``start`` of a jid from the same run answers with the job.
 
 Disk full: a record that cannot be written (ENOSPC) is retried once the job's
 output files are removed, then written in place as a short failure naming the
@@ -109,9 +121,14 @@ Layout under DIR (mode 0700)::
                                  cmd, state (running/finished/timeout/killed/lost),
                                  run_id, host, task (who started it), watchdog
                                  (the keeper's pid when the job started), stdin
-                                 (whether it has a .in file)
+                                 (whether it has a .in file), wrapped; written
+                                 once before the job starts: its pid and its end
+                                 are read from the files below (`read_sidecar`)
     DIR/.playgraph/<jid>.out/.err/.in   the job's stdout/stderr/stdin while it runs
-    DIR/.playgraph/<jid>.rc      the command's exit status, written by the job's wrapper
+    DIR/.playgraph/<jid>.pid     symlink to "<pid>:<start time>", made by its spawner
+    DIR/.playgraph/<jid>.exit    "<returncode> <end time>\n", written by its spawner
+    DIR/.playgraph/<jid>.rc      the exit status a wrapper wrote (no spawner, or an
+                                 older supervisor's job)
     DIR/.playgraph/<jid>.final   the claimed final record (same file as DIR/<jid>)
 """
 
@@ -119,16 +136,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import datetime
 import errno
 import fcntl
 import hashlib
+import heapq
 import itertools
 import json
 import math
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -142,7 +162,7 @@ import traceback
 from collections.abc import Callable
 from typing import IO, Any, ClassVar
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 PRIVATE_DIR = ".playgraph"
 LOCK_NAME = "supervisor.lock"
 SOCK_NAME = "supervisor.sock"
@@ -170,6 +190,8 @@ KEEPER_TICK = 0.5
 """The keeper's longest sleep: how late it notices a job that ended."""
 KEEPER_LAG = 0.2
 """How long after a deadline the keeper steps in (a live supervisor acts at it)."""
+KEEPER_SCAN_SUPERVISED = 1.0
+"""How often the keeper lists the directory for new jobs while a supervisor serves it."""
 KEEPER_SETTLE = 0.5
 """How long a job may stay ended without a final record before the keeper writes it."""
 KEEPER_LINGER = 2.0
@@ -642,6 +664,485 @@ def become_subreaper() -> None:
         pass
 
 
+# --------------------------------------------------------------------------- spawner
+#
+# Jobs are the children of a *spawner*: one small process per supervisor, in its
+# own session, a subreaper, started on the first job.  The supervisor sends it
+# each job's argv, environment, cwd and three fds (SCM_RIGHTS); it answers with
+# the pid.  When a job ends the spawner reaps it and writes its exit file
+# (``<jid>.exit``: returncode and end time) before telling the supervisor, so
+# the exit status survives the supervisor: a supervisor that is killed or
+# stopped leaves a spawner that keeps reaping and recording until its last job
+# ends.  This replaces a ``sh`` wrapper per job (a second process and exec each)
+# with nothing per job but the job itself.  Should the spawner die, its jobs
+# are reparented to the supervisor (a subreaper too), which reaps them itself.
+
+SPAWN_TIMEOUT = 10.0
+"""Seconds a start waits for the spawner's answer (a stopped spawner never answers)."""
+SPAWNER_RETRY = 30.0
+"""Seconds before a spawner that could not be started is tried again (the sh
+wrapper starts jobs meanwhile)."""
+EXIT_WRITE_GRACE = 1.0
+"""Seconds an empty exit file may be in the middle of its write before it counts as failed."""
+EXIT_EXT = ".exit"
+PID_EXT = ".pid"
+_FDS_PER_JOB = 3
+
+
+def write_exit(path: str, rc: int, end: float) -> None:
+    """A job's exit file: its returncode (-N when signal N ended it, as Python's
+    ``returncode``) and when it ended, in one write ending in a newline."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        _write_all(fd, b"%d %.6f\n" % (rc, end))
+    finally:
+        os.close(fd)
+
+
+def read_exit(path: str) -> tuple[int, float] | None:
+    """(returncode, end) from an exit file; None while absent or not completely written."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        if not data.endswith(b"\n"):
+            return None
+        rc, end = data.split()
+        return int(rc), float(end)
+    except (OSError, ValueError):
+        return None
+
+
+def settled_exit(path: str) -> tuple[tuple[int, float] | None, bool]:
+    """``read_exit``, waiting out a reaper caught between creating the file and
+    writing it: ((returncode, end) or None, whether the file was left unwritten
+    -- its write failed, e.g. ENOSPC)."""
+    give_up = time.monotonic() + EXIT_WRITE_GRACE
+    while True:
+        got = read_exit(path)
+        if got is not None:
+            return got, False
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None, False
+        if time.time() - st.st_mtime >= EXIT_WRITE_GRACE or time.monotonic() >= give_up:
+            return None, True
+        time.sleep(0.01)
+
+
+def job_ended(priv: str, jid: str) -> bool:
+    """Whether the job's end is on record: its exit file, or a wrapper's rc file
+    (jobs started by supervisors of protocol 2 and before)."""
+    return (
+        read_exit(os.path.join(priv, jid + EXIT_EXT)) is not None
+        or read_rc(os.path.join(priv, jid + ".rc")) is not None
+    )
+
+
+def spawned(priv: str, jid: str) -> tuple[int, float] | None:
+    """(pid, start) as the job's spawner recorded them (``<jid>.pid``, a symlink to
+    ``<pid>:<start>``: no data block to write).  The start is the real one: a
+    sidecar's is taken before the job waits its turn at the spawner."""
+    try:
+        pid, start = os.readlink(os.path.join(priv, jid + PID_EXT)).split(":")
+        return int(pid), float(start)
+    except (OSError, ValueError):
+        return None
+
+
+def note_spawned(meta: dict[str, Any], priv: str, jid: str) -> bool:
+    """Fill a sidecar's pid, start and deadline from `spawned`; whether they were there."""
+    got = spawned(priv, jid)
+    if got is None:
+        return False
+    pid, start = got
+    limit = meta.get("limit")
+    meta.update(pid=pid, pgid=pid, start=start)
+    if isinstance(limit, (int, float)) and not isinstance(limit, bool):
+        meta["deadline"] = start + limit
+    return True
+
+
+def read_sidecar(priv: str, jid: str) -> Any:
+    """A job's sidecar (as `read_json`), completed from the files that record what
+    happened since it was written: the pid its spawner recorded while the job runs,
+    and its end (state, rc, when) from its claimed final record.  A spawned job's
+    sidecar is written once, before the job exists: at thousands of jobs, writing
+    it again at each step was most of the supervisor's disk work."""
+    meta = read_json(os.path.join(priv, jid + ".json"))
+    if not isinstance(meta, dict) or meta.get("state") != RUNNING:
+        return meta
+    try:
+        with open(os.path.join(priv, jid + FINAL_EXT), "rb") as f:
+            raw = f.read()
+            ended = os.fstat(f.fileno()).st_mtime
+    except FileNotFoundError:
+        if meta.get("pid") is None:
+            note_spawned(meta, priv, jid)
+        return meta
+    except OSError:
+        return meta
+    record = json.loads(raw) if damage_of(raw) is None else {}
+    if not isinstance(record, dict):
+        record = {}
+    rc = record.get("rc")
+    meta.update(
+        state=record_state(record),
+        end=meta.get("end") or ended,
+        rc=rc if isinstance(rc, int) and not isinstance(rc, bool) else None,
+    )
+    return meta
+
+
+class Spawner:
+    """The spawner process (``supervisor.py spawner``): fd 0 is its stream to the supervisor.
+
+    Requests are JSON lines ``{"jid", "argv", "env", "cwd"}``, each sent with the
+    job's stdin, stdout and stderr fds; answers are ``{"spawned": jid, "pid": P}``
+    or ``{"failed": jid, "error": msg, "errno": N}``, and ``{"exited": jid, "pid":
+    P, "rc": RC, "end": T}`` once the exit file is written.
+    """
+
+    def __init__(self, priv: str, sock: socket.socket) -> None:
+        self.priv = priv
+        self.sock: socket.socket | None = sock
+        self.children: dict[int, str] = {}
+        self.inbuf = b""
+        self.fds: list[int] = []
+        self.outbuf = bytearray()
+        self.wake_r, wake_w = os.pipe()
+        for fd in (self.wake_r, wake_w):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(wake_w)
+        # A Python-level handler (not SIG_IGN, which would auto-reap) so that
+        # SIGCHLD wakes the select below.
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+
+    def log(self, msg: str) -> None:
+        with contextlib.suppress(OSError), open(os.path.join(self.priv, LOG_NAME), "a") as f:
+            f.write(f"{fmt_time(time.time())} [{os.getpid()}] spawner: {msg}\n")
+
+    def run(self) -> None:
+
+        while self.sock is not None or self.children:
+            readable = [self.wake_r] + ([self.sock] if self.sock is not None else [])
+            writable = [self.sock] if self.sock is not None and self.outbuf else []
+            try:
+                ready_r, ready_w, _ = select.select(readable, writable, [], 1.0)
+            except InterruptedError:
+                continue
+            if self.wake_r in ready_r:
+                with contextlib.suppress(OSError):
+                    while os.read(self.wake_r, 4096):
+                        pass
+            self.reap()
+            if self.sock is not None and self.sock in ready_r:
+                self.receive()
+            if self.sock is not None and self.sock in ready_w:
+                self.flush()
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            jid = self.children.pop(pid, None)
+            if jid is None:
+                continue  # an orphaned descendant of a job, reparented to us
+            rc, end = exit_code(status), time.time()
+            try:
+                write_exit(os.path.join(self.priv, jid + EXIT_EXT), rc, end)
+            except OSError as exc:
+                # The supervisor still hears the status (and records the cause).
+                self.log(f"could not write the exit file of {jid}: {exc}")
+            self.send({"exited": jid, "pid": pid, "rc": rc, "end": end})
+
+    def receive(self) -> None:
+        assert self.sock is not None
+        try:
+            data, ancdata, _flags, _addr = self.sock.recvmsg(
+                1 << 16, socket.CMSG_SPACE(64 * _FDS_PER_JOB * 4)
+            )
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data, ancdata = b"", []
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                usable = len(payload) - len(payload) % 4
+                self.fds.extend(struct.unpack(f"{usable // 4}i", payload[:usable]))
+        if not data:
+            self.disconnected()
+            return
+        self.inbuf += data
+        while b"\n" in self.inbuf:
+            line, self.inbuf = self.inbuf.split(b"\n", 1)
+            fds, self.fds = self.fds[:_FDS_PER_JOB], self.fds[_FDS_PER_JOB:]
+            try:
+                self.start(json.loads(line), fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+
+    def start(self, req: dict[str, Any], fds: list[int]) -> None:
+        jid = str(req.get("jid"))
+        if len(fds) != _FDS_PER_JOB:
+            self.send({"failed": jid, "error": "the job's files did not arrive", "errno": None})
+            return
+        argv, env, cwd = req["argv"], req["env"], req["cwd"]
+        if os.path.lexists(os.path.join(self.priv, jid + FINAL_EXT)):
+            # The keeper gave it up as never started while its supervisor was stopped.
+            self.send({"failed": jid, "error": "its record was already written", "errno": None})
+            return
+        try:
+            os.chdir(cwd)
+            try:
+                started = time.time()
+                pid = os.posix_spawn(
+                    argv[0],
+                    argv,
+                    env,
+                    file_actions=[(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(fds)],
+                    setsid=True,  # its own process group: killpg reaches all of it
+                    setsigdef=_DEFAULT_SIGNALS,
+                    setsigmask=(),
+                )
+            finally:
+                os.chdir("/")  # never pin a mount point
+        except OSError as exc:
+            self.send({"failed": jid, "error": str(exc), "errno": exc.errno})
+            return
+        self.children[pid] = jid
+        try:
+            # Where the keeper and a successor find it (the sidecar has no pid);
+            # before the answer, so a job known to be started is on disk with its pid.
+            os.symlink(f"{pid}:{started:.6f}", os.path.join(self.priv, jid + PID_EXT))
+        except OSError as exc:
+            self.log(f"could not record the pid of {jid}: {exc}")
+        self.send({"spawned": jid, "pid": pid, "start": started})
+
+    def send(self, msg: dict[str, Any]) -> None:
+        if self.sock is None:
+            return
+        self.outbuf += json.dumps(msg).encode() + b"\n"
+        self.flush()
+
+    def flush(self) -> None:
+        assert self.sock is not None
+        try:
+            sent = self.sock.send(self.outbuf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.disconnected()
+            return
+        del self.outbuf[:sent]
+
+    def disconnected(self) -> None:
+        """The supervisor is gone (exited, or killed): keep reaping (and recording)
+        until the last job ends."""
+        if self.sock is None:
+            return
+        self.sock.close()
+        self.sock = None
+        self.outbuf.clear()
+        for fd in self.fds:
+            os.close(fd)
+        self.fds.clear()
+        if self.children:
+            self.log(f"supervisor gone; {len(self.children)} job(s) still running")
+
+
+def cmd_spawner(async_dir: str) -> int:
+    priv = private_dir(expand_dir(async_dir))
+    # Nothing ignored here (its jobs would inherit it): it has its own session
+    # and no terminal, so no SIGINT or SIGHUP comes its way by accident.
+    become_subreaper()
+    sock = socket.socket(fileno=0)
+    sock.setblocking(False)
+    spawner = Spawner(priv, sock)
+    try:
+        spawner.run()
+    except Exception:
+        spawner.log(f"crashed:\n{traceback.format_exc()}")
+        return 1
+    return 0
+
+
+class SpawnerLink:
+    """The supervisor's end of its spawner: start it, send it jobs, hear their ends."""
+
+    def __init__(self, sup: Supervisor) -> None:
+        self.sup = sup
+        self.sock: socket.socket | None = None
+        self.pid: int | None = None
+        self.inbuf = b""
+        self.waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        """Starts sent, by jid, until the spawner answers."""
+        self.outq: collections.deque[tuple[memoryview, list[int]]] = collections.deque()
+        self.writer_on = False
+        self.retry_at = -math.inf
+
+    def ensure(self) -> bool:
+        """Whether a spawner is there to start jobs (starting one if need be)."""
+        if self.sock is not None:
+            return True
+        if not hasattr(socket, "CMSG_SPACE") or time.monotonic() < self.retry_at:
+            return False
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        argv = [sys.executable, "-E", "-S", os.path.abspath(__file__), "spawner"]
+        argv += ["--async-dir", self.sup.root]
+        try:
+            null = self.sup.null_fd()
+            self.pid = os.posix_spawn(
+                argv[0],
+                argv,
+                {"PATH": KEEPER_PATH},
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, theirs.fileno(), 0),
+                    (os.POSIX_SPAWN_DUP2, null, 1),
+                    (os.POSIX_SPAWN_DUP2, null, 2),
+                ],
+                setsid=True,  # a signal to the supervisor's group must not reach it
+                setsigdef=_DEFAULT_SIGNALS,
+                setsigmask=(),
+            )
+        except (OSError, NotImplementedError) as exc:
+            self.sup.log(f"could not start the spawner ({exc}); jobs start under sh wrappers")
+            self.retry_at = time.monotonic() + SPAWNER_RETRY
+            ours.close()
+            return False
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self.sock = ours
+        self.sup.loop.add_reader(ours.fileno(), self.on_readable)
+        return True
+
+    async def spawn(
+        self, jid: str, argv: list[str], env: dict[str, str], cwd: str, fds: list[int]
+    ) -> tuple[int, float]:
+        """Start a job through the spawner: its pid and when it started (a new spawner
+        takes a moment to answer its first job).  Starts overlap: the supervisor
+        serves other requests while the spawner works.  OSError as posix_spawn would
+        raise it; `_SpawnerGone` when the spawner died or did not answer (nothing
+        was started that we know of).  ``fds`` must stay open until this returns."""
+        if self.sock is None:
+            raise _SpawnerGone("it is not running")
+        line = json.dumps({"jid": jid, "argv": argv, "env": env, "cwd": cwd}).encode() + b"\n"
+        answer: asyncio.Future[dict[str, Any]] = self.sup.loop.create_future()
+        self.waiting[jid] = answer
+        self.outq.append((memoryview(line), list(fds)))
+        self._flush()
+        try:
+            msg = await asyncio.wait_for(asyncio.shield(answer), SPAWN_TIMEOUT)
+        except asyncio.TimeoutError:  # noqa: UP041 - not the builtin before Python 3.11
+            self.lost(f"the spawner did not answer in {SPAWN_TIMEOUT:.0f} s (stopped?)")
+            raise _SpawnerGone(f"no answer in {SPAWN_TIMEOUT:.0f} s") from None
+        finally:
+            self.waiting.pop(jid, None)
+        if "pid" in msg:
+            return int(msg["pid"]), float(msg["start"])
+        code = msg.get("errno")
+        raise OSError(code if isinstance(code, int) else errno.EIO, str(msg.get("error")))
+
+    def _flush(self) -> None:
+        """Send what is queued; the rest once the socket can take it."""
+        while self.sock is not None and self.outq:
+            data, fds = self.outq[0]
+            try:
+                if fds:
+                    rights = [
+                        (socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))
+                    ]
+                    sent = self.sock.sendmsg([data], rights)
+                    fds.clear()  # they travel with the first byte sent
+                else:
+                    sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                self.lost(f"the spawner is gone ({exc})")
+                return
+            if sent < len(data):
+                self.outq[0] = (data[sent:], fds)
+            else:
+                self.outq.popleft()
+        if self.sock is None:
+            return
+        if self.outq and not self.writer_on:
+            self.sup.loop.add_writer(self.sock.fileno(), self._flush)
+            self.writer_on = True
+        elif not self.outq and self.writer_on:
+            self.sup.loop.remove_writer(self.sock.fileno())
+            self.writer_on = False
+
+    def _read(self) -> None:
+        assert self.sock is not None
+        try:
+            data = self.sock.recv(1 << 16)
+        except (BlockingIOError, InterruptedError):
+            return
+        if not data:
+            raise _SpawnerGone("it exited")
+        self.inbuf += data
+        while b"\n" in self.inbuf:
+            line, self.inbuf = self.inbuf.split(b"\n", 1)
+            msg = json.loads(line)
+            if "exited" in msg:
+                self.sup.spawner_exit(msg)
+                continue
+            fut = self.waiting.get(str(msg.get("spawned") or msg.get("failed")))
+            if fut is not None and not fut.done():
+                fut.set_result(msg)
+
+    def on_readable(self) -> None:
+        try:
+            self._read()
+        except (OSError, ValueError, _SpawnerGone) as exc:
+            self.lost(f"the spawner is gone ({exc})")
+
+    def lost(self, why: str) -> None:
+        """Drop the link; the spawner's jobs are now ours (as its subreaper ancestor)
+        or already on record in their exit files."""
+        if self.sock is None:
+            return
+        self.sup.log(why)
+        self.sup.loop.remove_reader(self.sock.fileno())
+        if self.writer_on:
+            self.sup.loop.remove_writer(self.sock.fileno())
+            self.writer_on = False
+        self.sock.close()
+        self.sock = None
+        self.inbuf = b""
+        self.outq.clear()
+        for fut in self.waiting.values():
+            if not fut.done():
+                fut.set_exception(_SpawnerGone(why))
+        if self.pid is not None:
+            # One that stopped answering is not left holding jobs we cannot hear about.
+            killpg(self.pid, signal.SIGKILL)
+            self.pid = None
+        self.sup.spawner_lost()
+
+    def close(self) -> None:
+        """On the supervisor's exit: the spawner sees the end of its stream and
+        stays only while jobs of ours still run."""
+        if self.sock is not None:
+            self.sup.loop.remove_reader(self.sock.fileno())
+            if self.writer_on:
+                self.sup.loop.remove_writer(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
+
+
+class _SpawnerGone(Exception):
+    """The spawner died or stopped answering."""
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -885,38 +1386,60 @@ def decide_record(
     terminating: str | None,
     full_seen: float,
     ended_at: float | None = None,
+    exited: tuple[int, float] | None = None,
 ) -> tuple[dict[str, Any], int | None, float]:
     """The final record of a job whose process has ended, from its files: (record, rc, end).
 
     ``full_seen``: when the async dir's filesystem was last seen full; a job that
     ran since may have lost output, and fails saying so.  ``ended_at``: when the
-    caller first saw the process gone (default: now).
+    caller first saw the process gone (default: now).  ``exited``: the job's
+    (returncode, end) as its reaper told the caller, for when its exit file is
+    missing.
     """
     jid = meta["jid"]
     priv = private_dir(root)
     rc_path = os.path.join(priv, jid + ".rc")
+    exit_path = os.path.join(priv, jid + EXIT_EXT)
     end = ended_at if ended_at is not None else time.time()
-    rc = read_rc(rc_path)
+    on_file, exit_unwritten = settled_exit(exit_path)
+    exited = on_file or exited
+    legacy_rc = read_rc(rc_path) if exited is None else None
     # Before its output files are read (and removed): a job that ended on a
     # full disk, or ran while it was full (our writes failed, or we saw it),
     # probably lost output (its writes failed with ENOSPC).
     full = fs_full(priv) or max(full_seen, FULL_SEEN[0]) >= float(meta.get("start") or 0)
-    unwritten = False
-    with contextlib.suppress(OSError):
-        # The wrapper got to make its rc file (the command had ended) but could not
-        # write the status into it: no space left for it.
-        unwritten = rc is None and os.path.getsize(rc_path) == 0
-    # An rc file means the wrapper saw the command end before any signal got
-    # to it: a real result, even if a timeout or kill was on its way.
-    if rc is not None:
+    # A wrapper got to make its rc file (the command had ended: no signal killed
+    # the wrapper) but not to write the status into it: no space left for it.
+    rc_unwritten = False
+    if exited is None and legacy_rc is None:
+        with contextlib.suppress(OSError):
+            rc_unwritten = os.path.getsize(rc_path) == 0
+    unwritten = rc_unwritten or (exit_unwritten and exited is None)
+    pid = meta.get("pid")
+    deadline = float(meta.get("deadline") or math.inf)
+    if exited is not None:
+        rc, end = exited
+        if terminating == "kill":
+            return {"failed": True, "killed": True, "msg": KILLED_MSG, "child_pid": pid}, None, end
+        # Ended by a signal at or after its deadline, or at all once its limit was
+        # being enforced: the limit ended it (ours, a predecessor's or the keeper's).
+        if (terminating == "timeout" and (rc < 0 or end >= deadline)) or (
+            rc < 0 and end >= deadline
+        ):
+            return timeout_record(pid), None, end
+    elif legacy_rc is not None:
+        # A wrapper's rc file means it saw the command end before any signal got
+        # to it: a real result, even if a timeout or kill was on its way.
         with contextlib.suppress(OSError):
             end = os.stat(rc_path).st_mtime
+        exited = (command_rc(meta.get("cmd"), legacy_rc), end)
+    if exited is not None:
+        rc = exited[0]
         out = _read_file(os.path.join(priv, jid + ".out"))
         err = _read_file(os.path.join(priv, jid + ".err"))
         if meta.get("result") == "json":
             record = json_result(meta.get("cmd"), jid, out, err)
         else:
-            rc = command_rc(meta.get("cmd"), rc)
             record = command_result(meta.get("cmd"), rc, out, err, meta["start"], end)
         if full:
             record["failed"] = True
@@ -925,7 +1448,6 @@ def decide_record(
                 " left on device (ENOSPC); the job's output may be incomplete"
             )
         return record, rc, end
-    pid = meta.get("pid")
     if terminating == "kill":
         return {"failed": True, "killed": True, "msg": KILLED_MSG, "child_pid": pid}, None, end
     if terminating == "unstarted":
@@ -934,8 +1456,8 @@ def decide_record(
             {
                 "failed": True,
                 "changed": False,
-                "msg": f"the job supervisor (pid {who}) for {root} was killed while starting"
-                " this job; it never ran",
+                "msg": f"the job supervisor (pid {who}) for {root} was stopped or killed"
+                " while starting this job; it never ran",
             },
             None,
             end,
@@ -943,14 +1465,12 @@ def decide_record(
     # Its group ended at or after its deadline: the limit (ours, a predecessor's or
     # the keeper's) ended it, even if whoever sees it now did not send the signal.
     # Not on a full disk: there the killer's mark may be what could not be written,
-    # and a job that ended in time without an rc file lost it to the disk.
-    timed_out = terminating == "timeout" or (
-        not full and end >= float(meta.get("deadline") or math.inf)
-    )
-    if timed_out and not unwritten:
+    # and a job that ended in time without an exit file lost it to the disk.
+    timed_out = terminating == "timeout" or (not full and end >= deadline)
+    if timed_out and not rc_unwritten:
         return timeout_record(pid), None, end
     if full or unwritten:
-        # The wrapper could not write the rc file either.
+        # Its reaper could not write the exit file either.
         msg = (
             "the job's exit status could not be recorded: the async dir's filesystem"
             f" ({root}) is full: No space left on device (ENOSPC)"
@@ -966,6 +1486,7 @@ def finish_job(
     full_seen: float,
     log: Callable[[str], None],
     ended_at: float | None = None,
+    exited: tuple[int, float] | None = None,
 ) -> dict[str, Any]:
     """Finish a job whose process has ended: its final record (ours, or the one
     another finisher claimed first), its sidecar's state, no scratch files left.
@@ -975,21 +1496,22 @@ def finish_job(
     rc: int | None = None
     end = time.time()
     if record is None:
-        mine, rc, end = decide_record(root, meta, terminating, full_seen, ended_at)
+        mine, rc, end = decide_record(root, meta, terminating, full_seen, ended_at, exited)
         record = settle(root, jid, mine, rc, log, looked=True)
         if record is not mine:
             rc = None
     if rc is None and isinstance(record.get("rc"), int):
         rc = record["rc"]
+    # In memory only: on disk the claim says it (see `read_sidecar`).
     meta.update(state=record_state(record), end=meta.get("end") or end, rc=rc)
-    try:
-        write_json_atomic(os.path.join(private_dir(root), jid + ".json"), meta)
-    except StorageError as exc:
-        log(f"could not update the sidecar of {jid}: {exc}")
-    # ``stdin`` False: the job had no input file (older sidecars do not say).
-    for ext in (
-        (".out", ".err", ".rc", ".in") if meta.get("stdin", True) else (".out", ".err", ".rc")
-    ):
+    # ``stdin`` False: the job had no input file; ``wrapped`` False: no rc file
+    # (older sidecars say neither).
+    exts = [".out", ".err", EXIT_EXT, PID_EXT]
+    if meta.get("stdin", True):
+        exts.append(".in")
+    if meta.get("wrapped", True):
+        exts.append(".rc")
+    for ext in exts:
         _unlink(os.path.join(private_dir(root), jid + ext))
     return record
 
@@ -1047,8 +1569,15 @@ class Job:
         self.adopted = adopted
         self.proc: subprocess.Popen[bytes] | None = None
         self.exited = False
-        """The wrapper has ended (reaped, or seen gone); the record is being written."""
+        """The job has ended (reaped, seen gone, or its limit or a kill ended it): its
+        record is being written."""
         self.terminating: str | None = meta.get("terminating")
+        self.wrapped = False
+        """Started under the sh wrapper (no spawner): the rc file is the wrapper's."""
+        self.gone_at: float | None = None
+        """When an adopted job was first seen gone with no exit file (monotonic)."""
+        self.exit: tuple[int, float] | None = None
+        """(returncode, end) as the spawner or our own reaping saw it."""
         self.deadline_handle: asyncio.TimerHandle | None = None
         self.waiters: list[asyncio.Future[None]] = []
 
@@ -1061,7 +1590,7 @@ class Supervisor:
         self.priv = private_dir(root)
         self.idle_exit = idle_exit
         self.jobs: dict[str, Job] = {}
-        """Jobs whose wrapper is running or whose record is being written."""
+        """Jobs that run or whose record is being written."""
         self.by_pid: dict[int, Job] = {}
         self.adopted: dict[str, Job] = {}
         self.clients = 0
@@ -1084,6 +1613,9 @@ class Supervisor:
         self.keeper_seen = -math.inf
         """When `ensure_keeper` last read the keeper's pid."""
         self.devnull: int | None = None
+        self.spawner = SpawnerLink(self)
+        self.early_exits: dict[str, dict[str, Any]] = {}
+        """Exits the spawner reported before their start was done registering them."""
         self.to_finish: list[Job] = []
         """Jobs that ended, waiting for a finisher to write their final records."""
         self.finishers = 0
@@ -1114,6 +1646,7 @@ class Supervisor:
             self.loop.add_signal_handler(sig, self.stop)
         self.log(f"supervisor started (python {sys.version.split()[0]})")
         self.adopt_all()
+        self.spawner.ensure()  # it imports while we set up: the first job need not wait
         sock_path = os.path.join(self.priv, SOCK_NAME)
         _unlink(sock_path)  # stale socket of a dead supervisor; we hold the lock
         address, fd = socket_address(sock_path)
@@ -1135,6 +1668,7 @@ class Supervisor:
         finally:
             server.close()
             _unlink(sock_path)
+            self.spawner.close()
             # A stopped supervisor cannot keep a grace period: what ignored the
             # SIGTERM is killed now rather than left running past its limit.
             for pgid, handle in self.pending_kills.items():
@@ -1170,7 +1704,8 @@ class Supervisor:
     # ----------------------------------------------------------------- children
 
     def reap(self) -> None:
-        """SIGCHLD: reap every exited child; our wrappers finish their jobs.
+        """SIGCHLD: reap every exited child: the spawner, jobs started under the sh
+        wrapper, and the jobs of a spawner that died (reparented to us).
 
         As a subreaper we also get orphaned job descendants; those are just reaped.
         """
@@ -1187,7 +1722,40 @@ class Supervisor:
             if job.proc is not None:
                 # Tell Popen the child is gone, so it never waits for it itself.
                 job.proc.returncode = exit_code(status)
+            if job.exited:
+                self.forget_end(job.jid)
+                continue
+            if not job.wrapped:
+                # Its spawner died first: we hold its real status; on record for a successor.
+                job.exit = (exit_code(status), time.time())
+                with contextlib.suppress(OSError):
+                    write_exit(self.scratch(job.jid, EXIT_EXT), *job.exit)
             self.on_exit(job)
+
+    def spawner_exit(self, msg: dict[str, Any]) -> None:
+        """The spawner reaped a job of ours (its exit file is written)."""
+        pid, jid = msg.get("pid"), str(msg.get("exited"))
+        job = self.by_pid.get(pid) if isinstance(pid, int) else None
+        if job is None or job.jid != jid:
+            self.early_exits[jid] = msg  # its start is still registering it
+            return
+        del self.by_pid[pid]  # type: ignore[arg-type]  # an int: found by it above
+        if job.exited:
+            self.forget_end(jid)
+            return
+        job.exit = (int(msg["rc"]), float(msg["end"]))
+        self.on_exit(job)
+
+    def spawner_lost(self) -> None:
+        """The spawner died (or was killed for not answering): its running jobs are
+        reparented to us and heard by `reap`; the ones it reaped are on record."""
+        for pid, job in list(self.by_pid.items()):
+            if job.wrapped or job.adopted:
+                continue
+            if job_ended(self.priv, job.jid) or not pid_alive(pid):
+                del self.by_pid[pid]
+                self.on_exit(job)
+        self.reap()
 
     def on_exit(self, job: Job) -> None:
         if job.exited:
@@ -1230,7 +1798,9 @@ class Supervisor:
         claimed first).  Runs in a worker thread."""
         for job in batch:
             try:
-                finish_job(self.root, job.meta, job.terminating, self.full_seen, self.log)
+                finish_job(
+                    self.root, job.meta, job.terminating, self.full_seen, self.log, exited=job.exit
+                )
             except Exception:
                 self.log(f"finalizing {job.jid} failed:\n{traceback.format_exc()}")
 
@@ -1264,6 +1834,16 @@ class Supervisor:
         pgid = job.pid
         killpg(pgid, signal.SIGTERM)
         self.pending_kills[pgid] = self.loop.call_later(TERM_GRACE, self.kill_group, pgid)
+        if not job.wrapped:
+            # Its record is due now, as ansible-core's is: a job that ignores SIGTERM
+            # is SIGKILLed TERM_GRACE later, but that end no longer changes its result.
+            # (A wrapper's own death at the SIGTERM did this for wrapped jobs.)
+            self.on_exit(job)
+
+    def forget_end(self, jid: str) -> None:
+        """A job finished at its limit or kill has now ended too: its exit file goes."""
+        for ext in (EXIT_EXT, PID_EXT):
+            _unlink(self.scratch(jid, ext))
 
     def kill_group(self, pgid: int) -> None:
         self.pending_kills.pop(pgid, None)
@@ -1283,13 +1863,13 @@ class Supervisor:
         for name in sorted(names):
             if not name.endswith(".json"):
                 continue
-            meta = read_json(os.path.join(self.priv, name))
+            meta = read_sidecar(self.priv, name[: -len(".json")])
             if not isinstance(meta, dict) or meta.get("state") != RUNNING or "jid" not in meta:
                 continue
             job = Job(meta, adopted=True)
             self.jobs[job.jid] = job
             rc_path = self.scratch(job.jid, ".rc")
-            finished = read_rc(rc_path) is not None
+            finished = job_ended(self.priv, job.jid)
             if job.pid is None and not finished:
                 # Its supervisor was killed while starting it: running, or never spawned.
                 job.pid = find_wrapper(rc_path)
@@ -1299,7 +1879,7 @@ class Supervisor:
                     meta.update(pid=job.pid, pgid=job.pid)
                     with contextlib.suppress(StorageError):
                         write_json_atomic(self.scratch(job.jid, ".json"), meta)
-            if finished or not (job.pid and pid_alive(job.pid)):
+            if finished or not job.pid:
                 self.on_exit(job)
                 continue
             self.adopted[job.jid] = job
@@ -1329,12 +1909,23 @@ class Supervisor:
                 _unlink(os.path.join(folder, name))
 
     def poll_adopted(self) -> None:
-        # Adopted wrappers are not our children: no SIGCHLD, so look.
+        # Adopted jobs are not our spawner's children: no word of their end, so look.
         for job in list(self.adopted.values()):
             assert job.pid is not None
-            if read_rc(self.scratch(job.jid, ".rc")) is not None or not pid_alive(job.pid):
-                del self.adopted[job.jid]
-                self.on_exit(job)
+            if not job_ended(self.priv, job.jid):
+                if pid_alive(job.pid):
+                    continue
+                # Gone (or a zombie) with no exit file yet: its spawner may be about
+                # to write it; only a job still without one a moment later was lost.
+                now = time.monotonic()
+                if job.gone_at is None:
+                    job.gone_at = now
+                if now - job.gone_at < KEEPER_SETTLE:
+                    continue
+            del self.adopted[job.jid]
+            if job.exited:
+                self.forget_end(job.jid)
+            self.on_exit(job)
         if self.adopted:
             self.adopt_handle = self.loop.call_later(ADOPT_POLL, self.poll_adopted)
 
@@ -1455,7 +2046,7 @@ class Supervisor:
             "python": sys.version.split()[0],
         }
 
-    def op_start(self, req: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
+    async def op_start(self, req: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
         spec = req.get("job")
         if not isinstance(spec, dict):
             raise RequestError("start needs a job object")
@@ -1520,6 +2111,8 @@ class Supervisor:
         if existing is not None:
             return existing
 
+        # The keeper first, so that the sidecar names it from its first write.
+        self.ensure_keeper()
         start = time.time()
         meta: dict[str, Any] = {
             "jid": jid,
@@ -1541,7 +2134,7 @@ class Supervisor:
             "host": origin["host"],
             "task": task,
             "no_log": spec.get("no_log") is True,
-            "watchdog": None,
+            "watchdog": self.keeper_pid,
             "stdin": spec.get("stdin_b64") is not None,
         }
         sidecar = self.scratch(jid, ".json")
@@ -1579,13 +2172,26 @@ class Supervisor:
                 raise _StartFailed(
                     f"[Errno 2] No such file or directory: {args[0]!r}", rc=errno.ENOENT
                 )
-            argv_sh = ["/bin/sh", "-c", WRAPPER, self.scratch(jid, ".rc"), cwd, *args]
             start = time.time()
             t0 = self.loop.time()
+            wrapped = not self.spawner.ensure()
             try:
-                pid, proc = spawn(argv_sh, env, stdin, stdout, stderr)
+                if wrapped:
+                    argv_sh = ["/bin/sh", "-c", WRAPPER, self.scratch(jid, ".rc"), cwd, *args]
+                    pid, proc = spawn(argv_sh, env, stdin, stdout, stderr)
+                else:
+                    pid, start = await self.spawner.spawn(
+                        jid, args, env, cwd, [stdin, stdout, stderr]
+                    )
+                    t0 = self.loop.time() - max(0.0, time.time() - start)
+                    proc = None
+            except _SpawnerGone as exc:
+                raise _StartFailed(f"Unable to start the job: the spawner failed: {exc}") from exc
             except OSError as exc:
-                raise _StartFailed(f"Unable to start the job: {exc}") from exc
+                if wrapped:
+                    raise _StartFailed(f"Unable to start the job: {exc}") from exc
+                # What the command module reports when its program cannot be run.
+                raise _StartFailed(str(exc), rc=exc.errno) from exc
         except _StartFailed as exc:
             # Like a module that fails at once: the job "started" and its record says why.
             now = time.time()
@@ -1627,24 +2233,30 @@ class Supervisor:
             for fd in fds:
                 os.close(fd)
 
-        meta.update(pid=pid, pgid=pid, start=start, deadline=start + limit)
+        meta.update(pid=pid, pgid=pid, start=start, deadline=start + limit, wrapped=wrapped)
         job = Job(meta)
         job.proc = proc
+        job.wrapped = wrapped
         self.jobs[jid] = job
         self.by_pid[pid] = job
         job.deadline_handle = self.loop.call_at(t0 + limit, self.on_deadline, job)
-        self.ensure_keeper()
-        meta["watchdog"] = self.keeper_pid
-        try:
-            write_json_atomic(sidecar, meta)
-        except StorageError as exc:
-            # We hold its limit; only the keeper (if we die) cannot see its pid.
-            self.note_storage_error(exc)
-            self.log(f"could not record the pid of {jid}: {exc}")
+        # A spawner records the pid itself (``<jid>.pid``): the sidecar is not
+        # written twice, which at thousands of jobs is most of a start's disk work.
+        if wrapped:
+            try:
+                write_json_atomic(sidecar, meta)
+            except StorageError as exc:
+                # We hold its limit; only the keeper (if we die) cannot see its pid.
+                self.note_storage_error(exc)
+                self.log(f"could not record the pid of {jid}: {exc}")
         if self.disk_handle is None:
             self.watch_disk()
         self.touch()
-        return self.start_answer(job)
+        answer = self.start_answer(job)
+        early = self.early_exits.pop(jid, None)
+        if early is not None:
+            self.spawner_exit(early)  # it ended before we had registered it
+        return answer
 
     def null_fd(self) -> int:
         """/dev/null for the jobs' stdin, opened once (an open per job costs a syscall)."""
@@ -1684,7 +2296,7 @@ class Supervisor:
         """A second ``start`` of a jid: the job itself when the same run started it
         (a controller that lost our first answer asks again), else a refusal."""
         job = self.jobs.get(jid)
-        meta = job.meta if job is not None else read_json(self.scratch(jid, ".json"))
+        meta = job.meta if job is not None else read_sidecar(self.priv, jid)
         if meta is None and not os.path.lexists(self.status_path(jid)):
             return None
         if isinstance(meta, dict) and run_id is not None and meta.get("run_id") == run_id:
@@ -1850,7 +2462,7 @@ class Supervisor:
         jobs: dict[str, dict[str, Any]] = {}
         for name in os.listdir(self.priv):
             if name.endswith(".json"):
-                meta = read_json(os.path.join(self.priv, name))
+                meta = read_sidecar(self.priv, name[: -len(".json")])
                 if isinstance(meta, dict) and isinstance(meta.get("jid"), str):
                     jobs[meta["jid"]] = meta
         for jid, job in self.jobs.items():
@@ -1888,7 +2500,7 @@ class Supervisor:
         if jid not in self.jobs:
             # A running job keeps its sidecar: a successor must still adopt it.
             # (Its record is written again when it ends, as with ansible-core.)
-            for ext in (".json", ".out", ".err", ".rc", ".in", FINAL_EXT):
+            for ext in (".json", ".out", ".err", ".rc", ".in", EXIT_EXT, PID_EXT, FINAL_EXT):
                 _unlink(self.scratch(jid, ext))
         return {"erased": erased, "path": path}
 
@@ -1909,7 +2521,6 @@ class Supervisor:
 
     SYNC_OPS: ClassVar[dict[str, Callable[[Supervisor, dict[str, Any], dict[str, Any]], Any]]] = {
         "hello": op_hello,
-        "start": op_start,
         "read": op_read,
         "status": op_status,
         "list": op_list,
@@ -1918,6 +2529,8 @@ class Supervisor:
         "shutdown": op_shutdown,
     }
     ASYNC_OPS: ClassVar[dict[str, Callable[[Supervisor, dict[str, Any], dict[str, Any]], Any]]] = {
+        # Overlapping: while the spawner starts one job, the next start is prepared.
+        "start": op_start,
         "wait": op_wait,
         "kill": op_kill,
     }
@@ -1976,6 +2589,12 @@ class Keeper:
         self.done: set[str] = set()
         self.kills: dict[int, float] = {}
         """Process groups sent SIGTERM, and when their SIGKILL is due."""
+        self.due: list[tuple[float, str]] = []
+        """(deadline + `KEEPER_LAG`, jid) of the kept jobs: a heap."""
+        self.active: set[str] = set()
+        """Kept jobs it is ending (sent SIGTERM, or seen ended with no final record)."""
+        self.lingering: dict[int, str] = {}
+        """Jobs recorded as timed out whose process has yet to end (pid -> jid)."""
         self.full_seen = 0.0
         self.searches: dict[str, float] = {}
         """Jobs without a pid in their sidecar, and when to look for their wrapper next."""
@@ -2015,14 +2634,14 @@ class Keeper:
             listed.add(jid)
             if jid in self.kept or jid in self.done:
                 continue
-            meta = read_json(os.path.join(self.priv, name))
+            meta = read_sidecar(self.priv, name[: -len(".json")])
             if not isinstance(meta, dict) or meta.get("jid") != jid:
                 continue
             if meta.get("state") != RUNNING:
                 self.done.add(jid)
                 self.searches.pop(jid, None)
             elif isinstance(meta.get("pid"), int):
-                self.kept[jid] = _Kept(meta)
+                self.keep(jid, _Kept(meta))
                 self.searches.pop(jid, None)
             else:
                 self.search(jid, meta)
@@ -2030,9 +2649,15 @@ class Keeper:
             del self.searches[jid]  # its start was undone: nothing to keep
 
     def search(self, jid: str, meta: dict[str, Any]) -> None:
-        """A job whose sidecar has no pid yet: being started, or its supervisor was
-        stopped or killed right after spawning it.  Past `KEEPER_SEARCH` it is looked
-        for by its wrapper's command line (at most once a second)."""
+        """A job whose sidecar has no pid: its spawner records it (``<jid>.pid``);
+        a wrapper's (older supervisors, or no spawner) is looked for by its command
+        line past `KEEPER_SEARCH`, at most once a second.  One never found, whose
+        deadline passes while no supervisor serves, never started: its supervisor
+        was stopped or killed before it could."""
+        if note_spawned(meta, self.priv, jid):
+            self.keep(jid, _Kept(meta))
+            self.searches.pop(jid, None)
+            return
         now = time.time()
         if now < max(float(meta.get("start") or 0) + KEEPER_SEARCH, self.searches.get(jid, 0)):
             # Noted even before its search is due: the directory is listed again
@@ -2040,16 +2665,26 @@ class Keeper:
             self.searches.setdefault(jid, 0.0)
             return
         self.searches[jid] = now + 1.0
-        rc_path = os.path.join(self.priv, jid + ".rc")
-        pid = find_wrapper(rc_path)
+        pid = find_wrapper(os.path.join(self.priv, jid + ".rc"))
         if pid is not None:
             meta.update(pid=pid, pgid=pid)
-            self.kept[jid] = _Kept(meta)
+            self.keep(jid, _Kept(meta))
             del self.searches[jid]
-        elif read_rc(rc_path) is not None:
+        elif job_ended(self.priv, jid):
             # It ran and ended while its supervisor could not see it.
-            self.kept[jid] = _Kept(meta, pid=0)
+            self.keep(jid, _Kept(meta, pid=0))
             del self.searches[jid]
+        elif now >= float(meta.get("deadline") or math.inf) + KEEPER_LAG and not self.supervised():
+            kept = _Kept(meta, pid=0)
+            self.keep(jid, kept)
+            del self.searches[jid]
+            self.finish(kept, "unstarted")
+
+    def keep(self, jid: str, kept: _Kept) -> None:
+        self.kept[jid] = kept
+        deadline = float(kept.meta.get("deadline") or math.inf)
+        if math.isfinite(deadline):
+            heapq.heappush(self.due, (deadline + KEEPER_LAG, jid))
 
     def supervised(self) -> bool:
         """Whether a supervisor serves the directory now: the pid in its lock file is
@@ -2068,15 +2703,28 @@ class Keeper:
         state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
         return state not in (b"Z", b"X", b"T", b"t") and b"\0serve\0" in cmdline
 
-    def tick(self) -> float:
+    def tick(self, supervised: bool) -> float:
         """Look at every job once (only at the due ones while a supervisor serves);
         returns when to look again."""
         now = time.time()
         if self.kept and fs_full(self.priv):
             self.full_seen = now
         next_at = now + KEEPER_TICK
-        supervised = bool(self.kept) and self.supervised()
-        for jid, kept in list(self.kept.items()):
+        supervised = supervised and bool(self.kept)
+        if supervised:
+            # Only the jobs whose deadline is due (a heap: thousands of running jobs
+            # cost nothing per tick) and those it is already ending.
+            jids = [j for j in self.active if j in self.kept]
+            while self.due and self.due[0][0] <= now:
+                jids.append(heapq.heappop(self.due)[1])
+            if self.due:
+                next_at = min(next_at, self.due[0][0])
+        else:
+            jids = list(self.kept)
+        for jid in dict.fromkeys(jids):
+            kept = self.kept.get(jid)
+            if kept is None:
+                continue
             if supervised and kept.term_at is None and kept.ended_at is None:
                 due = float(kept.meta.get("deadline") or math.inf) + KEEPER_LAG
                 if now < due:
@@ -2090,7 +2738,7 @@ class Keeper:
                     del self.kept[jid]
                     self.done.add(jid)
                     continue
-            finished = read_rc(os.path.join(self.priv, jid + ".rc")) is not None
+            finished = job_ended(self.priv, jid)
             if not finished and kept.pid > 0 and pid_alive(kept.pid):
                 due = float(kept.meta.get("deadline") or math.inf) + KEEPER_LAG
                 if kept.term_at is None and now >= due:
@@ -2098,6 +2746,10 @@ class Keeper:
                     killpg(kept.pid, signal.SIGTERM)
                     kept.term_at = now
                     self.kills[kept.pid] = now + TERM_GRACE
+                    # Recorded now (as a supervisor would): what ignores the SIGTERM
+                    # dies at the SIGKILL, and its exit file is removed then.
+                    self.lingering[kept.pid] = jid
+                    self.finish(kept, "timeout")
                 elif kept.term_at is None:
                     next_at = min(next_at, due)
                 continue
@@ -2116,6 +2768,17 @@ class Keeper:
                 self.finish(kept, None)
             else:
                 next_at = min(next_at, kept.ended_at + KEEPER_SETTLE)
+        # Jobs it is ending are looked at on every tick, supervised or not.
+        self.active = {
+            j
+            for j in self.active.union(jids)
+            if j in self.kept and (self.kept[j].term_at or self.kept[j].ended_at)
+        }
+        for pid, jid in list(self.lingering.items()):
+            if not pid_alive(pid):
+                del self.lingering[pid]
+                for ext in (EXIT_EXT, PID_EXT):
+                    _unlink(os.path.join(self.priv, jid + ext))
         for pgid, due in list(self.kills.items()):
             if now >= due:
                 killpg(pgid, signal.SIGKILL)
@@ -2129,6 +2792,8 @@ class Keeper:
         meta = read_json(os.path.join(self.priv, kept.jid + ".json"))
         if not isinstance(meta, dict) or meta.get("jid") != kept.jid:
             meta = kept.meta
+        if meta.get("pid") is None and kept.pid > 0:
+            meta.update(pid=kept.pid, pgid=kept.pid)  # its spawner's record (``<jid>.pid``)
         try:
             record = finish_job(
                 self.root,
@@ -2146,11 +2811,17 @@ class Keeper:
 
     def run(self, lock_fd: int) -> None:
         idle_since: float | None = None
+        next_scan = -math.inf
         while True:
-            self.scan()
-            next_at = self.tick()
+            supervised = self.supervised()
+            if not supervised or time.time() >= next_scan:
+                # While a supervisor serves, new jobs matter to the keeper only at
+                # their deadlines: listing thousands of files every tick is waste.
+                self.scan()
+                next_scan = time.time() + KEEPER_SCAN_SUPERVISED
+            next_at = self.tick(supervised)
             now = time.time()
-            if self.kept or self.kills or self.searches:
+            if self.kept or self.kills or self.searches or self.lingering:
                 idle_since = None
             elif idle_since is None:
                 idle_since = now
@@ -2428,13 +3099,13 @@ def _write_all(fd: int, data: bytes) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     usage = (
-        "usage: supervisor.py {serve|client|keep} --async-dir DIR [--idle-exit SECONDS]"
+        "usage: supervisor.py {serve|client|keep|spawner} --async-dir DIR [--idle-exit SECONDS]"
         " [--foreground]"
     )
     if sys.version_info < (3, 8):  # noqa: UP036 - this file runs on targets' pythons
         sys.stderr.write("playgraph supervisor needs Python 3.8+\n")
         return 2
-    if not args or args[0] not in ("serve", "client", "keep"):
+    if not args or args[0] not in ("serve", "client", "keep", "spawner"):
         sys.stderr.write(usage + "\n")
         return 2
     command, rest = args[0], args[1:]
@@ -2459,6 +3130,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_serve(async_dir, idle_exit, foreground)
     if command == "keep":
         return cmd_keep(async_dir)
+    if command == "spawner":
+        return cmd_spawner(async_dir)
     return cmd_client(async_dir, idle_exit)
 
 

@@ -41,6 +41,11 @@ def arun() -> Callable[[Coroutine[Any, Any, T]], T]:
     return run
 
 
+MTIME_TICK = 0.01
+"""The coarse clock's step that file timestamps are taken from, at most: a record
+written 1 ms after a limit can look early."""
+
+
 def stop_supervisor(root: Path) -> None:
     """Stop whatever supervisor serves ``root`` and kill its jobs' process groups."""
     priv = root / sv.PRIVATE_DIR
@@ -57,7 +62,7 @@ def stop_supervisor(root: Path) -> None:
             if sv.pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
     for sidecar in priv.glob("*.json") if priv.is_dir() else []:
-        meta = sv.read_json(str(sidecar))
+        meta = sv.read_sidecar(str(priv), sidecar.name[: -len(".json")])
         if isinstance(meta, dict) and meta.get("state") == sv.RUNNING and meta.get("pgid"):
             sv.killpg(int(meta["pgid"]), signal.SIGKILL)
         if isinstance(meta, dict) and meta.get("watchdog") and sv.pid_alive(int(meta["watchdog"])):
