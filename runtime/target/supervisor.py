@@ -244,6 +244,12 @@ _DEFAULT_SIGNALS = tuple(
 )
 
 
+# A job starts with every disposition at its default, whatever its spawner
+# inherited (a controller under nohup ignores SIGHUP).  glibc's two internal
+# signals (32, 33) cannot be named here: posix_spawn leaves them ignored.
+_ALL_SIGNALS = frozenset(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP}
+
+
 _JID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 
 
@@ -907,7 +913,7 @@ class Spawner:
                     env,
                     file_actions=[(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(fds)],
                     setsid=True,  # its own process group: killpg reaches all of it
-                    setsigdef=_DEFAULT_SIGNALS,
+                    setsigdef=_ALL_SIGNALS,
                     setsigmask=(),
                 )
             finally:
