@@ -49,6 +49,8 @@ from fanout_vs_ansible import PLAYBOOK, WORK_SECONDS
 
 SPAWN_SAMPLE_MAX = 2000
 """Processes in the spawn-rate burst (N/2 below that, at least 100)."""
+SETTLE = 3.0
+"""Seconds of quiet after the sync before each size."""
 TIMEOUT = 1800.0
 """Seconds any one run may take before the bench gives up on it."""
 
@@ -274,6 +276,10 @@ def main() -> None:
         fixed = run_playgraph(folder, playbook, 1, args.forks)
         print(f"fixed cost (1 host): {fixed['cpu']:.2f} s controller CPU", flush=True)
         for hosts in args.hosts:
+            # The previous size's files (tens of thousands, created and removed) are
+            # written back first: each size pays for its own file work only.
+            os.sync()
+            time.sleep(SETTLE)
             rate = spawn_rate(min(SPAWN_SAMPLE_MAX, max(100, hosts // 2)))
             floor = WORK_SECONDS + hosts / rate
             ours = run_playgraph(folder, playbook, hosts, args.forks)

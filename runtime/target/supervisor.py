@@ -159,7 +159,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any, ClassVar
 
 PROTOCOL_VERSION = 3
@@ -601,6 +601,18 @@ def command_rc(cmd: Any, rc: int) -> int:
     return -(rc - 128)
 
 
+def reaped() -> Iterator[tuple[int, int]]:
+    """(pid, wait status) of each child that has ended, reaped without waiting."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, status
+
+
 def exit_code(status: int) -> int:
     # os.waitstatus_to_exitcode is 3.9+.
     if os.WIFSIGNALED(status):
@@ -848,13 +860,7 @@ class Spawner:
                 self.flush()
 
     def reap(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, status in reaped():
             jid = self.children.pop(pid, None)
             if jid is None:
                 continue  # an orphaned descendant of a job, reparented to us
@@ -1715,13 +1721,7 @@ class Supervisor:
 
         As a subreaper we also get orphaned job descendants; those are just reaped.
         """
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, status in reaped():
             job = self.by_pid.pop(pid, None)
             if job is None:
                 continue
