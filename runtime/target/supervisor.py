@@ -77,14 +77,15 @@ deadline it sends the group SIGTERM, SIGKILL `TERM_GRACE` later, and writes the
 timeout record; a job that ended and has no final record `KEEPER_SETTLE` later
 is finished by the keeper from its exit and output files.  While a supervisor
 serves, the keeper looks only at jobs whose deadline is due (a heap) and lists
-the directory at most every `KEEPER_SCAN_SUPERVISED` seconds.
+the directory at most every `KEEPER_SCAN_SUPERVISED` seconds.  It exits once no
+job has run for `KEEPER_LINGER` seconds; the next start brings it back.  One
+process per directory, not one per job: a fan-out of 100 jobs costs no extra
+process.
 
 Jobs are not the supervisor's children but its *spawner*'s (``spawner``, one per
 supervisor, see `Spawner`): it reaps them and writes each job's exit file, so a
 job's real exit status outlives a killed or stopped supervisor without a
-wrapper process per job.  It exits once no job
-has run for `KEEPER_LINGER` seconds; the next start brings it back.  One process
-per directory, not one per job: a fan-out of 100 jobs costs no extra process.
+wrapper process per job.
 
 Exactly one final record: whoever finishes a job (a supervisor, its successor,
 the keeper) first *claims* it by linking the record's file to
@@ -841,7 +842,6 @@ class Spawner:
             f.write(f"{fmt_time(time.time())} [{os.getpid()}] spawner: {msg}\n")
 
     def run(self) -> None:
-
         while self.sock is not None or self.children:
             readable = [self.wake_r] + ([self.sock] if self.sock is not None else [])
             writable = [self.sock] if self.sock is not None and self.outbuf else []
@@ -875,8 +875,11 @@ class Spawner:
     def receive(self) -> None:
         assert self.sock is not None
         try:
+            # Close-on-exec: a job must not inherit the next job's files.
             data, ancdata, _flags, _addr = self.sock.recvmsg(
-                1 << 16, socket.CMSG_SPACE(64 * _FDS_PER_JOB * 4)
+                1 << 16,
+                socket.CMSG_SPACE(64 * _FDS_PER_JOB * 4),
+                getattr(socket, "MSG_CMSG_CLOEXEC", 0),
             )
         except (BlockingIOError, InterruptedError):
             return
@@ -1052,7 +1055,7 @@ class SpawnerLink:
         try:
             msg = await asyncio.wait_for(asyncio.shield(answer), SPAWN_TIMEOUT)
         except asyncio.TimeoutError:  # noqa: UP041 - not the builtin before Python 3.11
-            self.lost(f"the spawner did not answer in {SPAWN_TIMEOUT:.0f} s (stopped?)")
+            self.lost(f"the spawner did not answer in {SPAWN_TIMEOUT:.0f} s (stopped?)", kill=True)
             raise _SpawnerGone(f"no answer in {SPAWN_TIMEOUT:.0f} s") from None
         finally:
             self.waiting.pop(jid, None)
@@ -1117,9 +1120,10 @@ class SpawnerLink:
         except (OSError, ValueError, _SpawnerGone) as exc:
             self.lost(f"the spawner is gone ({exc})")
 
-    def lost(self, why: str) -> None:
+    def lost(self, why: str, *, kill: bool = False) -> None:
         """Drop the link; the spawner's jobs are now ours (as its subreaper ancestor)
-        or already on record in their exit files."""
+        or already on record in their exit files.  ``kill``: it is alive but not
+        answering (one that closed its end may be reaped already, its pid reused)."""
         if self.sock is None:
             return
         self.sup.log(why)
@@ -1134,10 +1138,10 @@ class SpawnerLink:
         for fut in self.waiting.values():
             if not fut.done():
                 fut.set_exception(_SpawnerGone(why))
-        if self.pid is not None:
+        if kill and self.pid is not None:
             # One that stopped answering is not left holding jobs we cannot hear about.
             killpg(self.pid, signal.SIGKILL)
-            self.pid = None
+        self.pid = None
         self.sup.spawner_lost()
 
     def close(self) -> None:

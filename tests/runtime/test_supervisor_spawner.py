@@ -78,6 +78,11 @@ def test_a_job_is_the_spawners_child_with_default_signals(async_dir: Path, arun:
         # Nothing ignored (but glibc's internal signals 32 and 33, which posix_spawn
         # leaves ignored and no program can use).
         assert int(fields["SigIgn"], 16) & ~GLIBC_INTERNAL == 0, fields
+        # And no file of the spawner's or of another job's: stdin, stdout, stderr
+        # (and the directory ls reads).
+        await conn.start_job(spec("j2.1", 10, async_dir, argv=["ls", "/proc/self/fd"]))
+        listed = (await finished(conn, async_dir, "j2.1"))["stdout"].split()
+        assert sorted(listed) == ["0", "1", "2", "3"], listed
 
     arun(main())
 
