@@ -17,8 +17,7 @@ from playgraph.semantics import is_template
 
 from .expr.analyses import variable_reads
 from .expr.errors import ExprSyntaxError, GrammarError, caret_context
-from .expr.fast_path import fast_parse
-from .expr.limits import depth_problem
+from .expr.fast_path import fast_parse_checked
 from .expr.nodes import Expr, Node, VarRead
 
 if TYPE_CHECKING:
@@ -354,10 +353,7 @@ def _parse_lenient(text: str, *, base: int = 0, full_text: str | None = None) ->
     """`parse_expression_lenient`, without importing it (and lark) for what
     `fast_parse` reads."""
     full = text if full_text is None else full_text
-    problem = depth_problem(text, base, full)
-    if problem is not None:
-        raise problem
-    fast = fast_parse(text, base)
+    fast = fast_parse_checked(text, base, full)
     if fast is not None:
         return fast
     from .expr.parser import parse_expression_lenient

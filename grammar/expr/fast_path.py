@@ -5,8 +5,8 @@ Two tiers: a regular expression for the commonest shapes (``a.b``, ``x | bool``,
 well-formed rest.  Both give the same nodes and spans as the grammar (property tests
 compare them) and return None for anything they are not sure of: errors (their
 messages come from the grammar's parser), keywords read as names, numbers other than
-plain decimals, tuples, slices, tests with a bare argument.  A re-check that brings one new condition then costs a few microseconds,
-not lark's import and tables.
+plain decimals, tuples, slices, tests with a bare argument.  A re-check that brings
+one new condition then costs a few microseconds, not lark's import and tables.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Literal, NoReturn
 
+from .limits import depth_problem
 from .nodes import (
     BinaryOperator,
     BinOp,
@@ -48,6 +49,15 @@ _FAST_FILTER = re.compile(rf"\|\s*({_IDENT})")
 # Words that are operators or literals in Jinja: text using them takes the full parser.
 _RESERVED = frozenset({"true", "false", "none", "True", "False", "None", "and", "or", "not",
                        "in", "is", "if", "else"})  # fmt: skip
+
+
+def fast_parse_checked(text: str, base: int, full: str) -> Expr | None:
+    """`fast_parse` after the nesting limit every parse path applies first
+    (`ExprTooComplex` beyond it); None: the full parser decides."""
+    problem = depth_problem(text, base, full)
+    if problem is not None:
+        raise problem
+    return fast_parse(text, base)
 
 
 def fast_parse(text: str, base: int) -> Expr | None:
@@ -197,10 +207,15 @@ class _Descent:
         self.at += 1
         return token
 
-    def expr(self) -> _Parsed:
+    def deeper(self) -> None:
+        """One nesting level down (the caller steps back up): past `_MAX_DEPTH` the
+        grammar's parser decides, with its own limit and message."""
         self.depth += 1
         if self.depth > _MAX_DEPTH:
             _unsure()
+
+    def expr(self) -> _Parsed:
+        self.deeper()
         body, start, end = self.or_test()
         while self.kind() == "if":
             self.take()
@@ -235,9 +250,7 @@ class _Descent:
         if self.kind() != "not":
             return self.comparison()
         start = self.take()[2]
-        self.depth += 1
-        if self.depth > _MAX_DEPTH:
-            _unsure()
+        self.deeper()
         operand, _, end = self.not_test()
         self.depth -= 1
         return UnaryOp(op="not", operand=operand, start=start, end=end), start, end
@@ -332,9 +345,7 @@ class _Descent:
         if kind not in ("-", "+"):
             return self.postfix()
         start = self.take()[2]
-        self.depth += 1
-        if self.depth > _MAX_DEPTH:
-            _unsure()
+        self.deeper()
         operand, _, end = self.unary()
         self.depth -= 1
         op: Literal["-", "+"] = "-" if kind == "-" else "+"

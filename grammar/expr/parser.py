@@ -20,9 +20,8 @@ from lark.tree import Meta
 
 from ..loading import load_parser
 from .errors import ExprSyntaxError, ExprTooComplex, caret_context
-from .fast_path import fast_parse
+from .fast_path import fast_parse_checked
 from .jinja import jinja_accepts_expression
-from .limits import depth_problem
 from .nodes import (
     BinaryOperator,
     BinOp,
@@ -481,10 +480,7 @@ def _error_from_lark(err: UnexpectedInput, text: str, base: int, full: str) -> E
 
 
 def _parse(text: str, base: int, full: str) -> Expr:
-    problem = depth_problem(text, base, full)
-    if problem is not None:
-        raise problem
-    fast = fast_parse(text, base)
+    fast = fast_parse_checked(text, base, full)
     if fast is not None:
         return fast
     try:

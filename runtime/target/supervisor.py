@@ -1417,8 +1417,10 @@ def decide_record(
     rc_path = os.path.join(priv, jid + ".rc")
     exit_path = os.path.join(priv, jid + EXIT_EXT)
     end = ended_at if ended_at is not None else time.time()
-    on_file, exit_unwritten = settled_exit(exit_path)
-    exited = on_file or exited
+    # The spawner's word (or our own reaping) already says what its exit file holds.
+    exit_unwritten = False
+    if exited is None:
+        exited, exit_unwritten = settled_exit(exit_path)
     legacy_rc = read_rc(rc_path) if exited is None else None
     # Before its output files are read (and removed): a job that ended on a
     # full disk, or ran while it was full (our writes failed, or we saw it),

@@ -55,8 +55,6 @@ END_SLACK = 1.5
 HANG_MARGIN = 10.0
 """How long past its bound a run may go before the test calls it hung and kills it."""
 TAG_VAR = "PGFAULT_TAG"
-RC_ARG = re.compile(r"/" + re.escape(sv.PRIVATE_DIR) + r"/([^/]+)\.rc$")
-"""The job wrapper's first argument is its rc file, named after the jid: pid -> jid."""
 ENOSPC = re.compile(r"No space left on device|ENOSPC")
 SUPERVISOR = re.compile(
     r"^(?=.*supervisor)(?=.*\b(lost|died|dead|killed|gone|exited|closed|stopped|not answer|"
@@ -272,7 +270,6 @@ class Proc:
     host: str
     start: float
     last_seen: float
-    argv: list[str]
     alive: bool = True
 
 
@@ -339,8 +336,6 @@ class ProcWatch:
             try:
                 with open(f"/proc/{pid}/environ", "rb") as handle:
                     environ = handle.read()
-                with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                    argv = [a.decode(errors="replace") for a in handle.read().split(b"\0") if a]
             except OSError:
                 continue
             host = next(
@@ -351,7 +346,7 @@ class ProcWatch:
                 self._untagged[key] = comm
                 continue
             with self._lock:
-                self.procs[key] = Proc(pid, pgid, host.decode(), starttime / TICKS, at, argv)
+                self.procs[key] = Proc(pid, pgid, host.decode(), starttime / TICKS, at)
                 seen.add(key)
             if not self.first_job.is_set():
                 self.first_job_at = starttime / TICKS
@@ -375,14 +370,6 @@ class ProcWatch:
     def last_start(self) -> float | None:
         with self._lock:
             return max((p.start for p in self.procs.values()), default=None)
-
-    def jid(self, host: str) -> str | None:
-        for proc in self.by_host().get(host, []):
-            for arg in proc.argv:
-                match = RC_ARG.search(arg)
-                if match:
-                    return match.group(1)
-        return None
 
     def wait_quiet(self, limit: int) -> None:
         """Until no tagged process lives, or every job is 1.5 s past its limit."""
@@ -742,8 +729,7 @@ def check_status_files(
             report.violation("invalid status file", f"{name}: not a JSON object: {raw[:120]!r}")
             continue
         records[name] = record
-    # The jid is read from the wrapper's command line; a wrapper the sampler never
-    # caught is found by its sidecar, which records the host it was started for.
+    # A job's sidecar records the host it was started for: host -> jid.
     sidecars: dict[str, str] = {}
     for name in os.listdir(priv) if priv.is_dir() else []:
         if name.endswith(".json"):
@@ -753,9 +739,9 @@ def check_status_files(
                     sidecars[meta["host"]] = str(meta.get("jid"))
     jids: dict[str, str] = {}
     for host in sorted(watch.by_host()):
-        jid = watch.jid(host) or sidecars.get(host)
+        jid = sidecars.get(host)
         if jid is None:
-            report.violation("harness", f"{host}: no jid in its job's argv")
+            report.violation("harness", f"{host}: no sidecar names its job")
             continue
         jids[host] = jid
         if jid not in records:

@@ -34,10 +34,11 @@ COUNTED = ("open", "rename", "link", "unlink", "stat", "lstat", "statvfs", "list
 # .out and .err (2 opens); the keeper's lock probe (1 open); the cwd and program
 # checks (3 stats).  The spawner then records the pid (a symlink) and, when the
 # job ends, its exit file, in its own process: no sidecar rewrite with the pid,
-# and no wrapper process per job.  Finish (14): look for a claim (1 open); read
-# the exit file, out, err (3 opens, 1 statvfs); the claim (1 open, 1 link)
-# renamed onto the status file; the sidecar (open + rename); the scratch files
-# (4 unlinks: out, err, exit, pid).
+# and no wrapper process per job.  Finish (11; the budget keeps the margin it
+# had): look for a claim (1 open); read out and err (2 opens, 1 statvfs; the exit
+# status comes with the spawner's word, the sidecar is not written again); the
+# claim (1 open, 1 link) renamed onto the status file; the scratch files (4
+# unlinks: out, err, exit, pid).
 START_BUDGET = 13
 FINISH_BUDGET = 14
 
