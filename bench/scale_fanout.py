@@ -12,7 +12,14 @@ then joins its job (the playbook of `fanout_vs_ansible.py`).  Per size N:
   ``wait4``), also per host, and per host above the fixed cost of a 1-host run;
 * supervisor CPU (the daemon), its spawner's (the jobs' parent) and the jobs'
   own (what the spawner reaped), from ``/proc``, also per job, and the keeper's;
-* the controller's peak RSS (``wait4``) and peak open fds (sampled every 0.1 s).
+* the controller's peak RSS (``wait4``) and peak open fds (sampled every 0.1 s);
+* the CPU budget: all the CPU the run spent, against what a run at 1.5x the floor
+  could spend (every core busy for all but the last 2 s), and how much of that is
+  left once the jobs' own processes and their spawner are paid for.
+
+The 1-host fixed cost and sizes below 1,000 run ``--repeat`` times and the run
+with the median controller CPU counts: at 100 hosts the CPU above the fixed cost
+is tens of milliseconds, less than one run's noise.
 
 ansible-core runs the same playbook side by side for the sizes in
 ``--ansible-hosts`` (it needs minutes where playgraph needs seconds).
@@ -23,6 +30,7 @@ controller CPU per host constant (±30%) from 100 to 10,000; RSS under 200 MB at
 
     python bench/scale_fanout.py [--hosts 100 1000 5000 10000] [--forks 50]
                                  [--ansible-hosts 100] [--ansible-venv .oracle/venv]
+                                 [--repeat 5]
                                  [--out FILE]
 
 Writes bench/results/scale-<date>.json (or FILE).
@@ -47,6 +55,9 @@ from typing import Any
 from common import DEFAULT_ORACLE, ROOT, oracle_bin, playgraph_bin
 from fanout_vs_ansible import PLAYBOOK, WORK_SECONDS
 
+SMALL = 1000
+"""Sizes below this run `--repeat` times (the median run counts): there the
+controller's CPU above the fixed cost is tens of ms, within one run's noise."""
 SPAWN_SAMPLE_MAX = 2000
 """Processes in the spawn-rate burst (N/2 below that, at least 100)."""
 SETTLE = 3.0
@@ -233,6 +244,36 @@ def run_playgraph(folder: Path, playbook: Path, hosts: int, forks: int) -> dict[
     return result
 
 
+def cpu_budget(ours: dict[str, Any], floor: float) -> dict[str, float]:
+    """What the run's CPU is against what a run at 1.5x the floor could spend: all
+    cores busy for the whole wall except the last job's 2 s of sleep.  The jobs'
+    own CPU and their spawner's is process creation, the floor's own work."""
+    spent = sum(
+        ours[key] for key in ("cpu", "supervisor_cpu", "spawner_cpu", "jobs_cpu", "keeper_cpu")
+    )
+    budget = (os.cpu_count() or 1) * (1.5 * floor - WORK_SECONDS)
+    processes = ours["spawner_cpu"] + ours["jobs_cpu"]
+    return {
+        "cpu_spent_seconds": spent,
+        "cpu_budget_at_goal_seconds": budget,
+        "process_creation_cpu_seconds": processes,
+        "budget_left_after_process_creation_seconds": budget - processes,
+    }
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run whose controller CPU is the median, with every run's CPU and wall."""
+    chosen = dict(sorted(runs, key=lambda run: run["cpu"])[len(runs) // 2])
+    chosen["cpu_runs"] = [run["cpu"] for run in runs]
+    chosen["wall_runs"] = [run["wall"] for run in runs]
+    return chosen
+
+
+def repeated(folder: Path, playbook: Path, hosts: int, forks: int, repeat: int) -> dict[str, Any]:
+    runs = [run_playgraph(folder, playbook, hosts, forks) for _ in range(repeat)]
+    return median_run(runs)
+
+
 def run_ansible(venv: Path, folder: Path, playbook: Path, hosts: int, forks: int) -> dict[str, Any]:
     async_dir = folder / f"ansible-async-{hosts}-{forks}"
     inventory = write_inventory(folder, hosts, async_dir, "ansible")
@@ -262,6 +303,12 @@ def main() -> None:
     )
     parser.add_argument("--ansible-venv", type=Path, default=DEFAULT_ORACLE)
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help=f"runs of the 1-host fixed cost and of sizes below {SMALL} (median counts)",
+    )
+    parser.add_argument(
         "--out", type=Path, help="result file (default bench/results/scale-<date>.json)"
     )
     args = parser.parse_args()
@@ -273,8 +320,9 @@ def main() -> None:
         folder = Path(name)
         playbook = folder / "fanout.yml"
         playbook.write_text(PLAYBOOK)
-        fixed = run_playgraph(folder, playbook, 1, args.forks)
-        print(f"fixed cost (1 host): {fixed['cpu']:.2f} s controller CPU", flush=True)
+        fixed = repeated(folder, playbook, 1, args.forks, args.repeat)
+        spread = ", ".join(f"{cpu:.2f}" for cpu in sorted(fixed["cpu_runs"]))
+        print(f"fixed cost (1 host): {fixed['cpu']:.2f} s controller CPU ({spread})", flush=True)
         for hosts in args.hosts:
             # The previous size's files (tens of thousands, created and removed) are
             # written back first: each size pays for its own file work only.
@@ -282,7 +330,9 @@ def main() -> None:
             time.sleep(SETTLE)
             rate = spawn_rate(min(SPAWN_SAMPLE_MAX, max(100, hosts // 2)))
             floor = WORK_SECONDS + hosts / rate
-            ours = run_playgraph(folder, playbook, hosts, args.forks)
+            ours = repeated(
+                folder, playbook, hosts, args.forks, args.repeat if hosts < SMALL else 1
+            )
             row: dict[str, Any] = {
                 "hosts": hosts,
                 "forks": args.forks,
@@ -296,6 +346,7 @@ def main() -> None:
                 "supervisor_cpu_ms_per_job": ours["supervisor_cpu"] / hosts * 1000,
                 "spawner_cpu_ms_per_job": ours["spawner_cpu"] / hosts * 1000,
                 "jobs_cpu_ms_per_job": ours["jobs_cpu"] / hosts * 1000,
+                **cpu_budget(ours, floor),
             }
             if ours["exit_code"] != 0:
                 print(f"  playgraph exited {ours['exit_code']}: {ours['stderr_tail']}", flush=True)
@@ -308,7 +359,11 @@ def main() -> None:
                 f"{row['controller_marginal_cpu_ms_per_host']:5.2f} above fixed)  "
                 f"supervisor {ours['supervisor_cpu']:6.2f}s  spawner {ours['spawner_cpu']:5.2f}s  "
                 f"jobs {ours['jobs_cpu']:6.2f}s  keeper {ours['keeper_cpu']:5.2f}s  "
-                f"rss {ours['max_rss_mb']:5.0f} MB  fds {ours['peak_fds']}"
+                f"rss {ours['max_rss_mb']:5.0f} MB  fds {ours['peak_fds']}\n{'':>13}"
+                f"CPU spent {row['cpu_spent_seconds']:6.2f}s; a run at 1.5x the floor has "
+                f"{row['cpu_budget_at_goal_seconds']:6.2f}s, "
+                f"{row['budget_left_after_process_creation_seconds']:6.2f}s of it left after "
+                f"the jobs and their spawner"
             )
             if hosts in (args.ansible_hosts or []):
                 theirs = run_ansible(args.ansible_venv, folder, playbook, hosts, args.forks)
