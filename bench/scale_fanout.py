@@ -8,6 +8,9 @@ then joins its job (the playbook of `fanout_vs_ansible.py`).  Per size N:
 * floor: 2 s of work + N / this machine's burst spawn rate, measured just before the
   run (N/2 at most 2,000 ``sh -c true`` started at once, then reaped): no tool
   that starts a process per host can beat it;
+* the same floor with the fan-out's real job: ``sleep 2`` in this environment,
+  all alive at once (a live process costs more to start and end than one that
+  exits at once), and that job's own CPU;
 * controller CPU (user + system of the command and what it waited for, from
   ``wait4``), also per host, and per host above the fixed cost of a 1-host run;
 * supervisor CPU (the daemon), its spawner's (the jobs' parent) and the jobs'
@@ -90,6 +93,24 @@ def spawn_rate(count: int) -> float:
     for pid in pids:
         os.waitpid(pid, 0)
     return count / (time.perf_counter() - start)
+
+
+def live_job_start(count: int) -> tuple[float, float]:
+    """The same burst with the fan-out's own job, ``sleep 2`` in this environment
+    (what a job inherits), all alive at once: (starts per second, CPU ms per job).
+    The issue's floor starts processes that end at once; live ones cost more."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    pids = [
+        os.posix_spawn("/usr/bin/sleep", ["sleep", f"{WORK_SECONDS:g}"], dict(os.environ))
+        for _ in range(count)
+    ]
+    rate = count / (time.perf_counter() - start)
+    for pid in pids:
+        os.waitpid(pid, 0)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return rate, cpu / count * 1000
 
 
 def write_inventory(folder: Path, hosts: int, async_dir: Path, name: str) -> Path:
@@ -330,6 +351,9 @@ def main() -> None:
             time.sleep(SETTLE)
             rate = spawn_rate(min(SPAWN_SAMPLE_MAX, max(100, hosts // 2)))
             floor = WORK_SECONDS + hosts / rate
+            live_rate, live_cpu_ms = live_job_start(min(SPAWN_SAMPLE_MAX, max(100, hosts // 2)))
+            live_floor = WORK_SECONDS + hosts / live_rate
+            os.sync()
             ours = repeated(
                 folder, playbook, hosts, args.forks, args.repeat if hosts < SMALL else 1
             )
@@ -341,6 +365,10 @@ def main() -> None:
                 "floor_seconds": floor,
                 "playgraph": ours,
                 "wall_over_floor": ours["wall"] / floor,
+                "live_job_start_rate_per_s": live_rate,
+                "live_job_cpu_ms": live_cpu_ms,
+                "live_job_floor_seconds": live_floor,
+                "wall_over_live_job_floor": ours["wall"] / live_floor,
                 "controller_cpu_ms_per_host": ours["cpu"] / hosts * 1000,
                 "controller_marginal_cpu_ms_per_host": (ours["cpu"] - fixed["cpu"]) / hosts * 1000,
                 "supervisor_cpu_ms_per_job": ours["supervisor_cpu"] / hosts * 1000,
@@ -360,6 +388,8 @@ def main() -> None:
                 f"supervisor {ours['supervisor_cpu']:6.2f}s  spawner {ours['spawner_cpu']:5.2f}s  "
                 f"jobs {ours['jobs_cpu']:6.2f}s  keeper {ours['keeper_cpu']:5.2f}s  "
                 f"rss {ours['max_rss_mb']:5.0f} MB  fds {ours['peak_fds']}\n{'':>13}"
+                f"floor with live sleep-2 jobs {live_floor:6.2f}s ({live_cpu_ms:.2f} ms CPU/job) "
+                f"x{row['wall_over_live_job_floor']:4.2f}; "
                 f"CPU spent {row['cpu_spent_seconds']:6.2f}s; a run at 1.5x the floor has "
                 f"{row['cpu_budget_at_goal_seconds']:6.2f}s, "
                 f"{row['budget_left_after_process_creation_seconds']:6.2f}s of it left after "
