@@ -18,7 +18,8 @@ then joins its job (the playbook of `fanout_vs_ansible.py`).  Per size N:
 * the controller's peak RSS (``wait4``) and peak open fds (sampled every 0.1 s);
 * the CPU budget: all the CPU the run spent, against what a run at 1.5x the floor
   could spend (every core busy for all but the last 2 s), and how much of that is
-  left once the jobs' own processes and their spawner are paid for.
+  left once the jobs themselves are paid for (their own CPU, and starting them as
+  a bare ``posix_spawn`` loop would), against what everything else took.
 
 The 1-host fixed cost and sizes below 1,000 run ``--repeat`` times and the run
 with the median controller CPU counts: at 100 hosts the CPU above the fixed cost
@@ -95,11 +96,13 @@ def spawn_rate(count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def live_job_start(count: int) -> tuple[float, float]:
+def live_job_start(count: int) -> tuple[float, float, float]:
     """The same burst with the fan-out's own job, ``sleep 2`` in this environment
-    (what a job inherits), all alive at once: (starts per second, CPU ms per job).
-    The issue's floor starts processes that end at once; live ones cost more."""
+    (what a job inherits), all alive at once: (starts per second, the job's own CPU
+    ms, the starting parent's CPU ms per job).  The issue's floor starts processes
+    that end at once; live ones cost more."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own_before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     pids = [
         os.posix_spawn("/usr/bin/sleep", ["sleep", f"{WORK_SECONDS:g}"], dict(os.environ))
@@ -109,8 +112,10 @@ def live_job_start(count: int) -> tuple[float, float]:
     for pid in pids:
         os.waitpid(pid, 0)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own_after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return rate, cpu / count * 1000
+    own = (own_after.ru_utime + own_after.ru_stime) - (own_before.ru_utime + own_before.ru_stime)
+    return rate, cpu / count * 1000, own / count * 1000
 
 
 def write_inventory(folder: Path, hosts: int, async_dir: Path, name: str) -> Path:
@@ -265,20 +270,22 @@ def run_playgraph(folder: Path, playbook: Path, hosts: int, forks: int) -> dict[
     return result
 
 
-def cpu_budget(ours: dict[str, Any], floor: float) -> dict[str, float]:
+def cpu_budget(ours: dict[str, Any], floor: float, bare_spawning: float) -> dict[str, float]:
     """What the run's CPU is against what a run at 1.5x the floor could spend: all
-    cores busy for the whole wall except the last job's 2 s of sleep.  The jobs'
-    own CPU and their spawner's is process creation, the floor's own work."""
+    cores busy for the whole wall except the last job's 2 s of sleep.  The jobs' own
+    CPU and ``bare_spawning`` (what a bare ``posix_spawn`` loop spends starting
+    them) are the work itself; what is left must pay for everything else."""
     spent = sum(
         ours[key] for key in ("cpu", "supervisor_cpu", "spawner_cpu", "jobs_cpu", "keeper_cpu")
     )
     budget = (os.cpu_count() or 1) * (1.5 * floor - WORK_SECONDS)
-    processes = ours["spawner_cpu"] + ours["jobs_cpu"]
+    work = ours["jobs_cpu"] + bare_spawning
     return {
         "cpu_spent_seconds": spent,
         "cpu_budget_at_goal_seconds": budget,
-        "process_creation_cpu_seconds": processes,
-        "budget_left_after_process_creation_seconds": budget - processes,
+        "jobs_own_cpu_seconds": work,
+        "budget_left_after_the_jobs_seconds": budget - work,
+        "cpu_of_everything_else_seconds": spent - work,
     }
 
 
@@ -351,7 +358,9 @@ def main() -> None:
             time.sleep(SETTLE)
             rate = spawn_rate(min(SPAWN_SAMPLE_MAX, max(100, hosts // 2)))
             floor = WORK_SECONDS + hosts / rate
-            live_rate, live_cpu_ms = live_job_start(min(SPAWN_SAMPLE_MAX, max(100, hosts // 2)))
+            live_rate, live_cpu_ms, parent_ms = live_job_start(
+                min(SPAWN_SAMPLE_MAX, max(100, hosts // 2))
+            )
             live_floor = WORK_SECONDS + hosts / live_rate
             os.sync()
             ours = repeated(
@@ -374,7 +383,8 @@ def main() -> None:
                 "supervisor_cpu_ms_per_job": ours["supervisor_cpu"] / hosts * 1000,
                 "spawner_cpu_ms_per_job": ours["spawner_cpu"] / hosts * 1000,
                 "jobs_cpu_ms_per_job": ours["jobs_cpu"] / hosts * 1000,
-                **cpu_budget(ours, floor),
+                "live_job_parent_cpu_ms": parent_ms,
+                **cpu_budget(ours, floor, hosts * parent_ms / 1000),
             }
             if ours["exit_code"] != 0:
                 print(f"  playgraph exited {ours['exit_code']}: {ours['stderr_tail']}", flush=True)
@@ -392,8 +402,8 @@ def main() -> None:
                 f"x{row['wall_over_live_job_floor']:4.2f}; "
                 f"CPU spent {row['cpu_spent_seconds']:6.2f}s; a run at 1.5x the floor has "
                 f"{row['cpu_budget_at_goal_seconds']:6.2f}s, "
-                f"{row['budget_left_after_process_creation_seconds']:6.2f}s of it left after "
-                f"the jobs and their spawner"
+                f"{row['budget_left_after_the_jobs_seconds']:6.2f}s of it left after the "
+                f"jobs themselves, for what took {row['cpu_of_everything_else_seconds']:6.2f}s"
             )
             if hosts in (args.ansible_hosts or []):
                 theirs = run_ansible(args.ansible_venv, folder, playbook, hosts, args.forks)
