@@ -29,6 +29,10 @@ Besides ``work_dir``, playbooks get two extra vars:
 * ``http_base`` — the URL of a local HTTP server (`http_base`) serving ``corpus/files``,
   the same for both tools, for get_url and uri.
 
+Both tools' module runs reuse compiled ``module_utils`` across runs
+(`module_user_base`, `zipimport_cache`): the oracle's AnsiballZ payloads are
+compiled from source at every module run otherwise, a quarter of its CPU.
+
 ``PLAYGRAPH_DIFF_SELF=1`` runs ansible-core on both sides: a new case's normalisation is
 right when ansible-core against itself shows no difference.
 """
@@ -161,6 +165,45 @@ class RunResult:
         )
 
 
+MODULE_PYTHON = "/usr/bin/python3"
+"""The interpreter both tools run modules with (``ansible_python_interpreter``)."""
+
+
+_USER_BASE_LOCK = threading.Lock()
+
+
+def module_user_base() -> str:
+    """A ``PYTHONUSERBASE`` whose user site (read by `MODULE_PYTHON`, not by the tools'
+    own venvs) loads `zipimport_cache`; its compiled code is kept in ``.cache``."""
+    with _USER_BASE_LOCK:  # the cases' threads ask at once
+        return _make_user_base()
+
+
+@functools.cache
+def _make_user_base() -> str:
+    base = ROOT / ".cache" / "differential-user-base"
+    env = {**os.environ, "PYTHONUSERBASE": os.fspath(base)}
+    site = subprocess.run(
+        [MODULE_PYTHON, "-c", "import site; print(site.getusersitepackages())"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.strip()
+    packages = Path(site)
+    packages.mkdir(parents=True, exist_ok=True)
+    hook = Path(__file__).with_name("zipimport_cache.py")
+    target = packages / "pg_zipimport_cache.py"
+    if not target.exists() or target.read_bytes() != hook.read_bytes():
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(hook.read_bytes())
+        tmp.replace(target)
+    pth = packages / "pg_zipimport_cache.pth"
+    if not pth.exists() or pth.read_text() != "import pg_zipimport_cache\n":
+        pth.write_text("import pg_zipimport_cache\n")
+    return os.fspath(base)
+
+
 def write_inventory(directory: Path, async_dir: Path, header: Header) -> Path:
     extra = dict(header.host_vars)
     names = [f"h{i}" for i in range(1, header.hosts + 1)]
@@ -168,7 +211,7 @@ def write_inventory(directory: Path, async_dir: Path, header: Header) -> Path:
     lines += ["", "[all:vars]"]
     lines += [
         "ansible_connection=local",
-        "ansible_python_interpreter=/usr/bin/python3",
+        f"ansible_python_interpreter={MODULE_PYTHON}",
         f"ansible_async_dir={async_dir}",
     ]
     path = directory / "inventory.ini"
@@ -245,6 +288,7 @@ def run_tool(tool: str, playbook: Path, base: Path) -> RunResult:
         *header.args,
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env["PYTHONUSERBASE"] = module_user_base()
     if tool == "ansible" or os.environ.get("PLAYGRAPH_DIFF_SELF") == "1":
         argv = [ansible_playbook(), os.fspath(playbook), *common]
         env.update(
